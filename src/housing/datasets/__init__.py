@@ -1,0 +1,6 @@
+"""Project datasets: where the catalog meets the outside world (files, the registry)."""
+
+from housing.datasets.california_housing import CaliforniaHousingDataset
+from housing.datasets.model_registry import ChampionDataset, ModelReleaseDataset
+
+__all__ = ["CaliforniaHousingDataset", "ChampionDataset", "ModelReleaseDataset"]

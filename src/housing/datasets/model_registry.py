@@ -1,0 +1,151 @@
+"""The MLflow Model Registry as two catalog entries: the current champion (read) and a
+release of a new version (write).
+
+Keeping the registry behind datasets leaves the modelling nodes pure: a node compares
+numbers and returns a decision; these classes do the logging, registration and aliasing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mlflow
+from kedro.io import AbstractDataset
+from kedro.io.core import DatasetError
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+logger = logging.getLogger(__name__)
+
+
+def _is_missing(exc: MlflowException) -> bool:
+    return (
+        exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
+    )
+
+
+class ChampionDataset(AbstractDataset[None, dict | None]):
+    """Loads the version that holds ``alias`` (model and registry facts), or ``None``.
+
+    ``None`` means no champion yet (first run, empty store): the promotion gate then
+    promotes the first candidate. Any other registry failure is an error, not a ``None``,
+    so an unreachable store can never silently crown a worse model.
+    """
+
+    def __init__(self, *, model_name: str, alias: str = "champion", metadata=None):
+        self._model_name = model_name
+        self._alias = alias
+        self.metadata = metadata
+
+    def load(self) -> dict | None:
+        client = MlflowClient()
+        try:
+            version = client.get_model_version_by_alias(self._model_name, self._alias)
+        except MlflowException as exc:
+            if _is_missing(exc):
+                logger.info(
+                    "No '%s' alias on registered model '%s' yet",
+                    self._alias,
+                    self._model_name,
+                )
+                return None
+            raise
+        uri = f"models:/{self._model_name}/{version.version}"
+        return {
+            "name": self._model_name,
+            "alias": self._alias,
+            "version": int(version.version),
+            "run_id": version.run_id,
+            "tags": dict(version.tags),
+            "model": mlflow.sklearn.load_model(uri),
+        }
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(
+            f"{type(self).__name__} is read-only: the registry is written by a release"
+        )
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._model_name, "alias": self._alias}
+
+
+class ModelReleaseDataset(AbstractDataset[dict, None]):
+    """Logs a model to the active run, registers it, and moves the alias if promoted.
+
+    ``save`` takes the release a node decided on: ``model``, ``candidate``, ``metrics``,
+    ``promote``, ``reason`` and ``input_example`` (raw rows, from which the signature is
+    inferred, so clients see the eight raw features as the model's schema).
+    """
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        alias: str = "champion",
+        artifact_name: str = "model",
+        save_args: dict[str, Any] | None = None,
+        metadata=None,
+    ):
+        self._model_name = model_name
+        self._alias = alias
+        self._artifact_name = artifact_name
+        self._save_args = dict(save_args or {})
+        self.metadata = metadata
+
+    def load(self) -> None:
+        raise DatasetError(
+            f"{type(self).__name__} is write-only: load the champion instead"
+        )
+
+    def save(self, data: dict) -> None:
+        missing = {"model", "candidate", "metrics", "promote", "input_example"} - set(
+            data
+        )
+        if missing:
+            raise DatasetError(f"model release is missing {sorted(missing)}")
+        started = mlflow.active_run() is None
+        run = mlflow.start_run() if started else mlflow.active_run()
+        try:
+            self._release(data, run.info.run_id)
+        finally:
+            if started:
+                mlflow.end_run()
+
+    def _release(self, data: dict, run_id: str) -> None:
+        model, example = data["model"], data["input_example"]
+        info = mlflow.sklearn.log_model(
+            sk_model=model,
+            name=self._artifact_name,
+            signature=infer_signature(example, model.predict(example)),
+            input_example=example,
+            registered_model_name=self._model_name,
+            **self._save_args,
+        )
+        version = str(info.registered_model_version)
+        client = MlflowClient()
+        tags = {
+            "candidate": data["candidate"],
+            **{k: f"{v:.6g}" for k, v in data["metrics"].items()},
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(self._model_name, version, key, value)
+        if data.get("reason"):
+            client.update_model_version(
+                self._model_name, version, description=data["reason"]
+            )
+        if data["promote"]:
+            client.set_registered_model_alias(self._model_name, self._alias, version)
+        client.set_tag(run_id, "registered_model_version", version)
+        client.set_tag(run_id, "promoted", str(bool(data["promote"])).lower())
+        logger.info(
+            "Registered %s version %s (%s)%s",
+            self._model_name,
+            version,
+            data["candidate"],
+            f" and gave it the alias '{self._alias}'" if data["promote"] else "",
+        )
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model_name": self._model_name, "alias": self._alias}

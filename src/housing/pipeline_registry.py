@@ -1,0 +1,23 @@
+"""Project pipelines.
+
+Composite pipelines are built here explicitly: ``find_pipelines()`` only knows folder
+names, and ``kedro run --pipelines training`` would otherwise look for a
+``pipelines/training`` package (STACK-NOTES).
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline
+
+from housing.pipelines import data_processing, modelling
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    processing = data_processing.create_pipeline()
+    training = processing + modelling.create_pipeline()
+    return {
+        "data_processing": processing,
+        "tuning": processing + modelling.create_tuning_pipeline(),
+        "training": training,
+        "__default__": training,
+    }

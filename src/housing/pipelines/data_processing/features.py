@@ -1,0 +1,213 @@
+"""Feature engineering that travels inside the registered model.
+
+The model is registered as one scikit-learn ``Pipeline(GeoFeatures, estimator)`` so that
+every client (the API, notebooks, ``mlflow models serve``) sends the raw eight features
+and gets the same answer. Everything here is numpy on purpose: the transform runs once
+per HTTP request, and a pandas version of it costs ~100x more for one row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.cluster import KMeans
+
+FEATURES: tuple[str, ...] = (
+    "MedInc",
+    "HouseAge",
+    "AveRooms",
+    "AveBedrms",
+    "Population",
+    "AveOccup",
+    "Latitude",
+    "Longitude",
+)
+TARGET = "MedHouseVal"
+
+_COL = {name: i for i, name in enumerate(FEATURES)}
+_KM_PER_DEG_LAT = 111.0
+
+
+def as_feature_matrix(X) -> np.ndarray:
+    """Return the eight raw features as a float64 matrix in contract order.
+
+    A DataFrame is reordered by name (so column order never matters to a caller); a bare
+    array must already be in ``FEATURES`` order.
+    """
+    if isinstance(X, pd.DataFrame):
+        missing = [c for c in FEATURES if c not in X.columns]
+        if missing:
+            raise ValueError(f"input is missing feature column(s) {missing}")
+        return X.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
+    arr = np.asarray(X, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != len(FEATURES):
+        raise ValueError(
+            f"expected a 2-D array with {len(FEATURES)} columns {list(FEATURES)}, "
+            f"got shape {arr.shape}"
+        )
+    return arr
+
+
+def _planar_km(lat: np.ndarray, lon: np.ndarray, ref_lat: float) -> np.ndarray:
+    """Project coordinates onto a local plane in km, good enough within one state."""
+    return np.column_stack(
+        (lat * _KM_PER_DEG_LAT, lon * _KM_PER_DEG_LAT * np.cos(np.radians(ref_lat)))
+    )
+
+
+class GeoFeatures(TransformerMixin, BaseEstimator):
+    """Raw census features -> ratios, geography and neighbourhood prices.
+
+    Prices in California are mostly about *where*: besides household ratios this adds
+    rotated coordinates (so axis-aligned tree splits can cut diagonal coastlines),
+    distances to the big cities, a location cluster, and the mean price of the
+    ``n_neighbors`` nearest training districts. The neighbour price is computed
+    leave-one-out during ``fit_transform`` (as scikit-learn's ``TargetEncoder``
+    cross-fits) so a training row never sees its own target.
+    """
+
+    def __init__(
+        self,
+        cities: dict[str, list[float]] | None = None,
+        rotation_degrees: tuple[float, ...] = (15.0, 30.0, 45.0, 60.0, 75.0),
+        n_clusters: int = 0,
+        n_neighbors: int = 0,
+        random_state: int = 42,
+    ):
+        self.cities = cities
+        self.rotation_degrees = rotation_degrees
+        self.n_clusters = n_clusters
+        self.n_neighbors = n_neighbors
+        self.random_state = random_state
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, X, y=None):
+        self._fit(as_feature_matrix(X), y)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        arr = as_feature_matrix(X)
+        self._fit(arr, y)
+        out = self._base_features(arr)
+        if self.n_neighbors:
+            out = np.column_stack(
+                (out, self._neighbour_features(arr, leave_one_out=True))
+            )
+        return out
+
+    def _fit(self, arr: np.ndarray, y) -> None:
+        if self.n_neighbors and y is None:
+            raise ValueError(
+                "GeoFeatures with n_neighbors > 0 needs the target y to fit"
+            )
+        self.n_features_in_ = len(FEATURES)
+        self.ref_lat_ = float(np.mean(arr[:, _COL["Latitude"]]))
+        cities = self.cities or {}
+        self.city_names_ = tuple(cities)
+        self.city_xy_ = (
+            _planar_km(
+                np.array([c[0] for c in cities.values()]),
+                np.array([c[1] for c in cities.values()]),
+                self.ref_lat_,
+            )
+            if cities
+            else np.empty((0, 2))
+        )
+        xy = self._xy(arr)
+        if self.n_clusters:
+            km = KMeans(self.n_clusters, n_init=4, random_state=self.random_state)
+            km.fit(xy)
+            self.cluster_centres_ = km.cluster_centers_
+            self._cluster_tree = cKDTree(self.cluster_centres_)
+        if self.n_neighbors:
+            self._tree = cKDTree(xy)
+            self._y = np.asarray(y, dtype=np.float64)
+        self.feature_names_out_ = self._names()
+
+    # -- transforming ------------------------------------------------------------------
+    def transform(self, X) -> np.ndarray:
+        arr = as_feature_matrix(X)
+        out = self._base_features(arr)
+        if self.n_neighbors:
+            out = np.column_stack(
+                (out, self._neighbour_features(arr, leave_one_out=False))
+            )
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+    def _xy(self, arr: np.ndarray) -> np.ndarray:
+        return _planar_km(
+            arr[:, _COL["Latitude"]], arr[:, _COL["Longitude"]], self.ref_lat_
+        )
+
+    def _base_features(self, arr: np.ndarray) -> np.ndarray:
+        c = _COL
+        rooms, bedrooms = arr[:, c["AveRooms"]], arr[:, c["AveBedrms"]]
+        occupancy, population = arr[:, c["AveOccup"]], arr[:, c["Population"]]
+        lat, lon = arr[:, c["Latitude"]], arr[:, c["Longitude"]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols = [
+                arr,
+                (bedrooms / rooms)[:, None],
+                (rooms / occupancy)[:, None],
+                np.log1p(population / occupancy)[:, None],  # households
+            ]
+        for deg in self.rotation_degrees:
+            theta = np.radians(deg)
+            cols.append((lon * np.cos(theta) + lat * np.sin(theta))[:, None])
+            cols.append((lat * np.cos(theta) - lon * np.sin(theta))[:, None])
+        xy = self._xy(arr)
+        if len(self.city_names_):
+            dist = np.sqrt(((xy[:, None, :] - self.city_xy_[None, :, :]) ** 2).sum(-1))
+            cols.append(dist)
+            cols.append(dist.min(axis=1)[:, None])
+        if self.n_clusters:
+            dist, label = self._cluster_tree.query(xy)
+            cols.append(label[:, None].astype(np.float64))
+            cols.append(dist[:, None])
+        return np.column_stack(cols)
+
+    def _neighbour_features(self, arr: np.ndarray, leave_one_out: bool) -> np.ndarray:
+        xy = self._xy(arr)
+        k = self.n_neighbors
+        if not leave_one_out:
+            dist, idx = self._tree.query(xy, k=k)
+            dist, idx = dist.reshape(len(xy), k), idx.reshape(len(xy), k)
+        else:
+            dist, idx = self._tree.query(xy, k=k + 1)
+            # drop each row's own index, wherever ties at distance 0 placed it
+            keep = idx != np.arange(len(xy))[:, None]
+            keep[keep.sum(axis=1) > k, -1] = False
+            dist = dist[keep].reshape(len(xy), k)
+            idx = idx[keep].reshape(len(xy), k)
+        prices = self._y[idx]
+        return np.column_stack(
+            (
+                prices.mean(axis=1),
+                np.median(prices, axis=1),
+                prices.std(axis=1),
+                dist[:, -1],
+            )
+        )
+
+    def _names(self) -> list[str]:
+        names = list(FEATURES) + ["BedrmsPerRoom", "RoomsPerPerson", "LogHouseholds"]
+        for deg in self.rotation_degrees:
+            names += [f"RotX{deg:g}", f"RotY{deg:g}"]
+        names += [f"KmTo{name}" for name in self.city_names_]
+        if len(self.city_names_):
+            names.append("KmToNearestCity")
+        if self.n_clusters:
+            names += ["LocationCluster", "KmToClusterCentre"]
+        if self.n_neighbors:
+            names += [
+                "NeighbourPriceMean",
+                "NeighbourPriceMedian",
+                "NeighbourPriceStd",
+                "NeighbourKmMax",
+            ]
+        return names

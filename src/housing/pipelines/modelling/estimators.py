@@ -1,0 +1,72 @@
+"""Candidate models from configuration: class paths, fixed arguments, search spaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from kedro.utils import load_obj
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from housing.pipelines.data_processing.features import GeoFeatures
+
+
+def build_model(
+    candidate: dict[str, Any], params: dict[str, Any], features: dict[str, Any]
+) -> Pipeline:
+    """``GeoFeatures -> [StandardScaler] -> estimator``: the one object that is registered.
+
+    The estimator class is a dotted path in ``parameters_modelling.yml``; ``params`` (the
+    tuned values) override the candidate's ``fixed`` arguments.
+    """
+    estimator_cls = load_obj(candidate["estimator"])
+    steps: list[tuple[str, Any]] = [("features", GeoFeatures(**features))]
+    if candidate.get("scale", False):
+        steps.append(("scale", StandardScaler()))
+    steps.append(
+        ("model", estimator_cls(**{**(candidate.get("fixed") or {}), **params}))
+    )
+    return Pipeline(steps)
+
+
+def suggest(trial: optuna.Trial, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Draw one point of a search space written as ``{name: {type, low, high, log}}``."""
+    params: dict[str, Any] = {}
+    for name, spec in (space or {}).items():
+        kind = spec.get("type")
+        if kind == "int":
+            params[name] = trial.suggest_int(
+                name,
+                spec["low"],
+                spec["high"],
+                step=spec.get("step", 1),
+                log=spec.get("log", False),
+            )
+        elif kind == "float":
+            params[name] = trial.suggest_float(
+                name, spec["low"], spec["high"], log=spec.get("log", False)
+            )
+        elif kind == "categorical":
+            params[name] = trial.suggest_categorical(name, spec["choices"])
+        else:
+            raise ValueError(
+                f"search_space.{name}: unknown type {kind!r}; use int, float or categorical"
+            )
+    return params
+
+
+def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:
+    """Optuna storage from configuration, so tuning scales out without code changes.
+
+    ``None``: in memory, one process. ``journal:PATH``: a journal file that workers on one
+    machine (or a shared file system) append to. Anything else is an RDB URL
+    (``postgresql://...``, ``sqlite:///...``) shared by workers anywhere.
+    """
+    if not url:
+        return None
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage  # noqa: PLC0415
+
+        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    return optuna.storages.RDBStorage(url)

@@ -1,0 +1,141 @@
+"""Tune each candidate in its own namespace, compare them, register the best.
+
+In kedro-viz every candidate is a collapsible ``<candidate>`` block (tune -> fit ->
+evaluate); the comparison and the promotion gate sit after them.
+"""
+
+from kedro.pipeline import Pipeline, node
+
+from housing.pipelines.modelling.nodes import (
+    compare_candidates,
+    comparison_to_markdown,
+    comparison_to_mlflow_metrics,
+    decide_promotion,
+    evaluate_candidate,
+    evaluate_champion,
+    fit_candidate,
+    plot_comparison,
+    select_best_candidate,
+    tune_hyperparameters,
+)
+
+# Namespaces; each has a `<name>.candidate` block in parameters_modelling.yml.
+CANDIDATES = ("linear_regression", "random_forest", "gradient_boosting", "lightgbm")
+SHARED_PARAMS = {"params:feature_engineering", "params:tuning"}
+
+
+def _tuning(name: str) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                tune_hyperparameters,
+                inputs=[
+                    "model_input_train",
+                    "params:candidate",
+                    "params:feature_engineering",
+                    "params:tuning",
+                ],
+                outputs=["tuning_result", "tuning_trials"],
+                name="tune_hyperparameters",
+            )
+        ],
+        namespace=name,
+        inputs={"model_input_train"},
+        parameters=SHARED_PARAMS,
+        tags=["tuning"],
+    )
+
+
+def _fit_and_evaluate(name: str) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                fit_candidate,
+                inputs=[
+                    "model_input_train",
+                    "params:candidate",
+                    "params:feature_engineering",
+                    "tuning_result",
+                ],
+                outputs="model",
+                name="fit_candidate",
+            ),
+            node(
+                evaluate_candidate,
+                inputs=["model", "model_input_test", "tuning_result"],
+                outputs="metrics",
+                name="evaluate_candidate",
+            ),
+        ],
+        namespace=name,
+        inputs={"model_input_train", "model_input_test"},
+        # leave the namespace under plain names, for the nodes that compare candidates
+        outputs={"model": f"{name}_model", "metrics": f"{name}_metrics"},
+        parameters={"params:feature_engineering"},
+    )
+
+
+def create_tuning_pipeline() -> Pipeline:
+    """Only the searches: what extra workers run against a shared Optuna storage."""
+    return sum((_tuning(name) for name in CANDIDATES), Pipeline([]))
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    candidates = create_tuning_pipeline() + sum(
+        (_fit_and_evaluate(name) for name in CANDIDATES), Pipeline([])
+    )
+    selection = Pipeline(
+        [
+            node(
+                compare_candidates,
+                inputs={name: f"{name}_metrics" for name in CANDIDATES},
+                outputs="model_comparison",
+                name="compare_candidates",
+            ),
+            node(
+                comparison_to_markdown,
+                inputs=["model_comparison", "params:reference_study"],
+                outputs="model_comparison_markdown",
+                name="write_comparison_table",
+            ),
+            node(
+                plot_comparison,
+                inputs=["model_comparison", "params:reference_study"],
+                outputs="model_comparison_chart",
+                name="plot_comparison",
+            ),
+            node(
+                comparison_to_mlflow_metrics,
+                inputs="model_comparison",
+                outputs="candidate_metrics",
+                name="log_candidate_metrics",
+            ),
+            node(
+                select_best_candidate,
+                inputs={
+                    "comparison": "model_comparison",
+                    **{name: f"{name}_model" for name in CANDIDATES},
+                },
+                outputs="best_candidate",
+                name="select_best_candidate",
+            ),
+            node(
+                evaluate_champion,
+                inputs=["current_champion", "model_input_test"],
+                outputs="current_champion_metrics",
+                name="evaluate_current_champion",
+            ),
+            node(
+                decide_promotion,
+                inputs=[
+                    "best_candidate",
+                    "current_champion_metrics",
+                    "model_input_test",
+                    "params:promotion",
+                ],
+                outputs=["model_release", "promotion_decision"],
+                name="decide_promotion",
+            ),
+        ]
+    )
+    return Pipeline([candidates, selection], tags=["modelling"])

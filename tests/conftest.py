@@ -1,0 +1,77 @@
+"""Shared fixtures: the real data, the project's own parameters, isolated project copies."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.config import OmegaConfigLoader
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RAW_CANDIDATES = (
+    PROJECT_ROOT / "data" / "01_raw" / "california_housing.csv",
+    PROJECT_ROOT.parent / "shared" / "data" / "california_housing.csv",
+)
+
+
+def raw_csv_path() -> Path:
+    for path in RAW_CANDIDATES:
+        if path.exists():
+            return path
+    pytest.fail(
+        "California Housing CSV not found; copy ../shared/data/california_housing.csv "
+        "to data/01_raw/ (.ci/run does)"
+    )
+
+
+@pytest.fixture(scope="session")
+def raw_housing() -> pd.DataFrame:
+    return pd.read_csv(raw_csv_path())
+
+
+@pytest.fixture(scope="session")
+def params() -> dict:
+    """The base parameters, as the pipelines see them."""
+    loader = OmegaConfigLoader(
+        str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base"
+    )
+    return loader["parameters"]
+
+
+@pytest.fixture(scope="session")
+def light_params(params) -> dict:
+    """Base parameters with conf/test layered on top (what `--env test` runs)."""
+    loader = OmegaConfigLoader(
+        str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env="test",
+        merge_strategy={"parameters": "soft"},
+    )
+    return loader["parameters"]
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch) -> Path:
+    """A throw-away copy of the project: its own data/, mlflow.db and artifacts.
+
+    The installed ``housing`` package is shared; only configuration and data are copied,
+    which is all a Kedro session reads from its project path.
+    """
+    root = tmp_path / "project"
+    shutil.copytree(
+        PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
+    )
+    (root / "conf" / "local").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copy(PROJECT_ROOT / ".telemetry", root / ".telemetry")
+    (
+        root / "src"
+    ).mkdir()  # Kedro wants the source dir; the package itself is installed
+    (root / "data" / "01_raw").mkdir(parents=True)
+    shutil.copy(raw_csv_path(), root / "data" / "01_raw" / "california_housing.csv")
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_LOCATION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    return root

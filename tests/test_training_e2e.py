@@ -1,0 +1,153 @@
+"""`kedro run` of the light configuration, end to end, against a temporary MLflow store.
+
+The first run (the CLI, a fresh store) must crown its best model; a new process must load
+that champion back by alias through the catalog and reproduce the logged test RMSE; a
+second, deliberately weaker run registers its model but must not take the alias.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import mlflow
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "california-housing"
+
+LOAD_CHAMPION = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, pandas as pd
+    from pathlib import Path
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    root = Path(sys.argv[1])
+    bootstrap_project(root)
+    with KedroSession.create(project_path=root, env="test") as session:
+        catalog = session.load_context().catalog
+        model = catalog.load("champion_model")
+        test = catalog.load("model_input_test")
+    raw = test.drop(columns="MedHouseVal")
+    predictions = model.predict(raw)
+    print(json.dumps({
+        "rmse": float(np.sqrt(np.mean((predictions - test["MedHouseVal"].to_numpy()) ** 2))),
+        "first": float(predictions[0]),
+        "n": int(len(predictions)),
+    }))
+    """
+)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv(
+        "MLFLOW_ARTIFACT_LOCATION", str(tmp_path / "store" / "artifacts")
+    )
+    return uri
+
+
+def test_training_registers_a_champion_and_the_gate_holds_it(project_copy, store):
+    # 1. the CLI, as a user runs it
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kedro",
+            "run",
+            "--env",
+            "test",
+            "--pipelines",
+            "training",
+        ],
+        cwd=project_copy,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    assert "test RMSE" in cli.stderr + cli.stdout
+
+    client = MlflowClient(tracking_uri=store)
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    assert int(champion.version) == 1
+    run = client.get_run(champion.run_id)
+    logged_rmse = run.data.metrics["candidate_metrics.best.test_rmse"]
+    assert logged_rmse < 0.5
+    assert float(champion.tags["test_rmse"]) == pytest.approx(logged_rmse, rel=1e-5)
+    assert run.data.tags["promoted"] == "true"
+    reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert {
+        "reports/model_comparison.csv",
+        "reports/model_comparison.md",
+        "reports/model_comparison.png",
+        "reports/promotion_decision.json",
+    } <= reports
+    assert any(key.startswith("linear_regression.candidate") for key in run.data.params)
+    for name in (
+        "model_comparison.csv",
+        "model_comparison.md",
+        "model_comparison.png",
+        "promotion_decision.json",
+    ):
+        assert (project_copy / "data" / "08_reporting" / name).exists()
+    assert not (project_copy / "mlflow.db").exists(), (
+        "MLFLOW_TRACKING_URI must win over the default store"
+    )
+
+    # 2. a new process loads the champion by alias through the catalog, feeding raw rows
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_CHAMPION, str(project_copy)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ.copy(),
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    result = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert result["n"] == 4_128
+    assert result["rmse"] == pytest.approx(logged_rmse, abs=1e-9)
+
+    # 3. a weaker run is registered but does not take the alias
+    weak = {
+        "lightgbm": {
+            "candidate": {
+                "search_space": {"n_estimators": {"low": 10, "high": 20, "step": 10}}
+            }
+        }
+    }
+    bootstrap_project(project_copy)
+    try:
+        with KedroSession.create(
+            project_path=project_copy, env="test", runtime_params=weak
+        ) as session:
+            session.run(pipeline_names=["training"])
+    finally:
+        mlflow.end_run()
+    versions = {int(v.version) for v in client.search_model_versions(f"name='{MODEL}'")}
+    assert versions == {1, 2}
+    assert client.get_model_version_by_alias(MODEL, "champion").version == 1
+    decision = json.loads(
+        (project_copy / "data" / "08_reporting" / "promotion_decision.json").read_text()
+    )
+    assert decision["promoted"] is False
+    assert decision["champion_before"]["version"] == 1
+    assert (
+        decision["challenger"]["test_rmse"] > decision["champion_before"]["test_rmse"]
+    )
+    assert "does not beat champion" in client.get_model_version(MODEL, "2").description
