@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.config import OmegaConfigLoader
+
+from housing.config_loader import ProjectConfigLoader
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RAW_CANDIDATES = (
@@ -34,7 +35,7 @@ def raw_housing() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def params() -> dict:
     """The base parameters, as the pipelines see them."""
-    loader = OmegaConfigLoader(
+    loader = ProjectConfigLoader(
         str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base"
     )
     return loader["parameters"]
@@ -43,7 +44,7 @@ def params() -> dict:
 @pytest.fixture(scope="session")
 def light_params(params) -> dict:
     """Base parameters with conf/test layered on top (what `--env test` runs)."""
-    loader = OmegaConfigLoader(
+    loader = ProjectConfigLoader(
         str(PROJECT_ROOT / "conf"),
         base_env="base",
         default_run_env="test",

@@ -10,5 +10,6 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
     "config_patterns": {
         "mlflow": ["mlflow*", "mlflow*/**"],
+        "serving": ["serving*", "serving*/**"],
     },
 }

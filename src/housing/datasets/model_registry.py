@@ -8,6 +8,7 @@ numbers and returns a decision; these classes do the logging, registration and a
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import mlflow
@@ -39,25 +40,38 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
         self._alias = alias
         self.metadata = metadata
 
-    def load(self) -> dict | None:
-        client = MlflowClient()
+    def _version(self):
         try:
-            version = client.get_model_version_by_alias(self._model_name, self._alias)
+            return MlflowClient().get_model_version_by_alias(
+                self._model_name, self._alias
+            )
         except MlflowException as exc:
             if _is_missing(exc):
-                logger.info(
-                    "No '%s' alias on registered model '%s' yet",
-                    self._alias,
-                    self._model_name,
-                )
                 return None
             raise
+
+    def current_version(self) -> int | None:
+        """The version holding the alias now: a cheap registry call, no model download."""
+        version = self._version()
+        return None if version is None else int(version.version)
+
+    def load(self) -> dict | None:
+        version = self._version()
+        if version is None:
+            logger.info(
+                "No '%s' alias on registered model '%s' yet",
+                self._alias,
+                self._model_name,
+            )
+            return None
         uri = f"models:/{self._model_name}/{version.version}"
+        registered = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
         return {
             "name": self._model_name,
             "alias": self._alias,
             "version": int(version.version),
             "run_id": version.run_id,
+            "registered_at": registered.isoformat(timespec="seconds"),
             "tags": dict(version.tags),
             "model": mlflow.sklearn.load_model(uri),
         }

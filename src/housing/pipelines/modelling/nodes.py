@@ -232,8 +232,18 @@ def plot_comparison(
     ax.invert_yaxis()
     ax.set_xlabel("RMSE of MedHouseVal (units of $100,000; lower is better)")
     ax.set_title("California Housing: tuned candidates")
-    ax.set_xlim(0, max(comparison["cv_rmse"].max(), comparison["test_rmse"].max(), best_reference) * 1.12)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
+    ax.set_xlim(
+        0,
+        max(comparison["cv_rmse"].max(), comparison["test_rmse"].max(), best_reference)
+        * 1.12,
+    )
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,499 @@
+"""The prediction API: thin, strict and fast.
+
+The model comes from the MLflow registry through the Kedro catalog (the
+``current_champion`` entry the training pipeline defined); nothing here knows how it was
+trained. Each accepted prediction is committed to the prediction log before it is
+answered; the monitoring pipeline reads that log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import secrets
+import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from housing import __version__
+from housing.pipelines.data_processing.features import FEATURES
+from housing.serving.metrics import BodySizeLimitMiddleware, Metrics, MetricsMiddleware
+from housing.serving.model import ServingModel
+from housing.serving.prediction_log import (
+    FeedbackConflict,
+    PredictionLog,
+    UnknownRequest,
+    now_iso,
+)
+from housing.serving.schemas import (
+    Batch,
+    BatchResponse,
+    Feedback,
+    FeedbackResponse,
+    House,
+    ModelInfo,
+    Prediction,
+    PredictionResponse,
+    Reloaded,
+    Status,
+)
+
+logger = logging.getLogger(__name__)
+
+DOLLARS_PER_UNIT = 100_000
+
+
+@dataclass
+class ServingConfig:
+    """``conf/<env>/serving.yml``, flattened."""
+
+    prediction_log_uri: str
+    prediction_log_table: str = "predictions"
+    sqlite_synchronous: str = "NORMAL"
+    max_batch_rows: int = 10_000
+    max_body_bytes: int = 8 * 1024 * 1024
+    poll_seconds: float = 0.0
+    admin_token: str | None = None
+    batch_threads: int = 2
+    model_dataset: str = "current_champion"
+
+    @classmethod
+    def from_conf(cls, conf: dict[str, Any]) -> ServingConfig:
+        log = conf.get("prediction_log") or {}
+        flat = {
+            **{
+                k: v
+                for k, v in conf.items()
+                if k not in {"prediction_log", "admin_token_env"}
+            },
+            "prediction_log_uri": log.get("uri"),
+            "prediction_log_table": log.get("table", "predictions"),
+            "sqlite_synchronous": log.get("sqlite_synchronous", "NORMAL"),
+            "admin_token": os.environ.get(
+                conf.get("admin_token_env", "HOUSING_ADMIN_TOKEN")
+            )
+            or None,
+        }
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in flat.items() if k in known})
+
+
+@dataclass
+class ModelSource:
+    """Where models come from: ``load`` the champion (or ``None``), and ``version`` of
+    the champion now (cheap; for polling)."""
+
+    load: Callable[[], ServingModel | None]
+    version: Callable[[], int | None]
+    describe: str = "the MLflow registry"
+
+
+NOT_READY = (
+    "No model is loaded: {why}. Train and register one with `kedro run --pipelines=training`, "
+    "then restart the API or POST /admin/reload."
+)
+
+
+class Serving:
+    """What the app holds between requests: the model (swapped whole, never mutated),
+    the prediction log, the metrics and where new models come from."""
+
+    def __init__(self, config: ServingConfig, source: ModelSource) -> None:
+        self.config = config
+        self.source = source
+        self.metrics = Metrics()
+        self.model: ServingModel | None = None
+        self.not_ready = NOT_READY.format(why="the API is starting")
+        self.log: PredictionLog | None = None
+        self.reload_lock = asyncio.Lock()
+
+    def load(self) -> ServingModel | None:
+        """Load the champion and swap it in; on failure keep serving what we had."""
+        try:
+            model = self.source.load()
+        except (
+            Exception
+        ) as exc:  # registry unreachable, model unreadable: not ready, no crash
+            logger.exception("Loading the model failed")
+            self.metrics.reloads.labels("error").inc()
+            why = f"loading from {self.source.describe} failed ({type(exc).__name__}: {exc}); check MLFLOW_TRACKING_URI"
+            self.not_ready = NOT_READY.format(why=why)
+            return None
+        if model is None:
+            self.not_ready = NOT_READY.format(
+                why=f"no version holds the alias in {self.source.describe} yet"
+            )
+            return None
+        self.model = model  # one reference assignment: the swap is atomic
+        self.metrics.model_version.set(model.version)
+        self.metrics.reloads.labels("ok").inc()
+        logger.info(
+            "Serving %s version %s (%s)", model.name, model.version, model.candidate
+        )
+        return model
+
+    async def reload(self) -> ServingModel | None:
+        async with self.reload_lock:
+            return await run_in_threadpool(self.load)
+
+    async def poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.poll_seconds)
+            try:
+                version = await run_in_threadpool(self.source.version)
+            except Exception:
+                logger.warning("Polling the registry failed", exc_info=True)
+                continue
+            if version is not None and version != (
+                self.model.version if self.model else None
+            ):
+                await self.reload()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    serving: Serving = app.state.serving
+    config = serving.config
+    serving.log = PredictionLog(
+        config.prediction_log_uri,
+        config.prediction_log_table,
+        config.sqlite_synchronous,
+    )
+    await serving.reload()
+    poller = asyncio.create_task(serving.poll()) if config.poll_seconds > 0 else None
+    try:
+        yield
+    finally:
+        if poller:
+            poller.cancel()
+        serving.log.close()
+
+
+def get_serving(request: Request) -> Serving:
+    return request.app.state.serving
+
+
+def get_model(serving: Serving = Depends(get_serving)) -> ServingModel:
+    model = serving.model  # taken once: this request uses this model to the end
+    if model is None:
+        raise HTTPException(503, serving.not_ready)
+    return model
+
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(
+    serving: Serving = Depends(get_serving),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+) -> None:
+    token = serving.config.admin_token
+    if not token:
+        raise HTTPException(
+            403, "admin API disabled: set HOUSING_ADMIN_TOKEN to enable it"
+        )
+    if credentials is None or not secrets.compare_digest(
+        credentials.credentials, token
+    ):
+        raise HTTPException(
+            401,
+            "Authorization: a valid 'Bearer <HOUSING_ADMIN_TOKEN>' header is required",
+        )
+
+
+def log_record(
+    model: ServingModel,
+    row: tuple[float, ...],
+    prediction: float,
+    created: str,
+    batch_id=None,
+) -> dict:
+    return {
+        "request_id": uuid.uuid4().hex,
+        "batch_id": batch_id,
+        "created_at": created,
+        "model_name": model.name,
+        "model_version": model.version,
+        **dict(zip(FEATURES, row, strict=True)),
+        "prediction": prediction,
+    }
+
+
+def usd(value: float) -> float:
+    return round(value * DOLLARS_PER_UNIT, 2)
+
+
+router = APIRouter()
+NOT_READY_RESPONSE = {503: {"model": Status, "description": "no model loaded yet"}}
+
+
+@router.post(
+    "/predict",
+    response_model=PredictionResponse,
+    responses=NOT_READY_RESPONSE,
+    tags=["predict"],
+)
+async def predict(
+    house: House,
+    model: ServingModel = Depends(get_model),
+    serving: Serving = Depends(get_serving),
+) -> PredictionResponse:
+    """Price one house."""
+    row = house.row()
+    value = float(
+        model.predict(np.array([row]), 1)[0]
+    )  # sub-millisecond: fine on the loop
+    record = log_record(model, row, value, now_iso())
+    serving.log.record([record])  # committed before we answer
+    serving.metrics.predictions.labels(str(model.version)).inc()
+    return PredictionResponse(
+        request_id=record["request_id"],
+        prediction=value,
+        price_usd=usd(value),
+        model_name=model.name,
+        model_version=model.version,
+    )
+
+
+@router.post(
+    "/predict/batch",
+    response_model=BatchResponse,
+    responses={
+        **NOT_READY_RESPONSE,
+        413: {"description": "more houses than serving.max_batch_rows"},
+    },
+    tags=["predict"],
+)
+async def predict_batch(
+    batch: Batch,
+    model: ServingModel = Depends(get_model),
+    serving: Serving = Depends(get_serving),
+) -> BatchResponse:
+    """Price up to `max_batch_rows` houses (10,000 by default); answers in the same order."""
+    limit = serving.config.max_batch_rows
+    if len(batch.houses) > limit:
+        raise HTTPException(
+            413,
+            f"houses: {len(batch.houses)} houses exceed the limit of {limit} per batch "
+            "(serving.max_batch_rows); split the batch",
+        )
+    rows = [house.row() for house in batch.houses]
+    batch_id, created = uuid.uuid4().hex, now_iso()
+
+    def work() -> list[dict]:
+        values = model.predict(np.array(rows), serving.config.batch_threads).tolist()
+        records = [
+            log_record(model, r, v, created, batch_id)
+            for r, v in zip(rows, values, strict=True)
+        ]
+        serving.log.record(records)
+        return records
+
+    records = await run_in_threadpool(work)  # big batches stay off the event loop
+    serving.metrics.predictions.labels(str(model.version)).inc(len(records))
+    return BatchResponse(
+        batch_id=batch_id,
+        model_name=model.name,
+        model_version=model.version,
+        predictions=[
+            Prediction(
+                request_id=r["request_id"],
+                prediction=r["prediction"],
+                price_usd=usd(r["prediction"]),
+            )
+            for r in records
+        ],
+    )
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackResponse,
+    responses={
+        404: {"description": "unknown request_id"},
+        409: {"description": "already has a value"},
+    },
+    tags=["monitor"],
+)
+async def feedback(
+    item: Feedback, serving: Serving = Depends(get_serving)
+) -> FeedbackResponse:
+    """Attach the observed value (e.g. the sale price) to a logged prediction, once."""
+    try:
+        logged = serving.log.attach_actual(item.request_id, item.actual)
+    except UnknownRequest:
+        raise HTTPException(
+            404, f"request_id: no logged prediction has id {item.request_id!r}"
+        ) from None
+    except FeedbackConflict as exc:
+        raise HTTPException(
+            409, f"request_id: {exc}; an actual value is attached only once"
+        ) from None
+    return FeedbackResponse(request_id=item.request_id, actual=item.actual, **logged)
+
+
+@router.get("/health", response_model=Status, tags=["operate"])
+async def health() -> Status:
+    """Alive (the process answers), whether or not a model is loaded."""
+    return Status(status="ok")
+
+
+@router.get(
+    "/ready", response_model=Status, responses=NOT_READY_RESPONSE, tags=["operate"]
+)
+async def ready(serving: Serving = Depends(get_serving)):
+    """Ready when a model is loaded; 503 with what to do otherwise."""
+    model = serving.model
+    if model is None:
+        return JSONResponse(
+            Status(status="not ready", detail=serving.not_ready).model_dump(),
+            status_code=503,
+        )
+    return Status(status="ready", model_version=model.version)
+
+
+@router.get(
+    "/model", response_model=ModelInfo, responses=NOT_READY_RESPONSE, tags=["operate"]
+)
+async def model_info(model: ServingModel = Depends(get_model)) -> ModelInfo:
+    """What is being served: registry name, version, alias, metrics, input schema."""
+    schema = House.model_json_schema()["properties"]
+    return ModelInfo(
+        name=model.name,
+        version=model.version,
+        alias=model.alias,
+        candidate=model.candidate,
+        run_id=model.run_id,
+        trained_at=model.registered_at,
+        metrics=model.metrics,
+        features={name: schema[name] for name in FEATURES},
+    )
+
+
+@router.get("/metrics", response_class=PlainTextResponse, tags=["operate"])
+async def prometheus_metrics(
+    serving: Serving = Depends(get_serving),
+) -> PlainTextResponse:
+    """Prometheus exposition format."""
+    return PlainTextResponse(
+        generate_latest(serving.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+@router.post(
+    "/admin/reload",
+    response_model=Reloaded,
+    dependencies=[Depends(require_admin)],
+    responses={
+        401: {"description": "bad token"},
+        403: {"description": "admin disabled"},
+        **NOT_READY_RESPONSE,
+    },
+    tags=["operate"],
+)
+async def reload(serving: Serving = Depends(get_serving)) -> Reloaded:
+    """Load the version that holds the alias now and swap it in atomically: requests in
+    flight finish on the model they started with."""
+    previous = serving.model.version if serving.model else None
+    model = await serving.reload()
+    if model is None:
+        raise HTTPException(503, serving.not_ready)
+    return Reloaded(
+        previous_version=previous,
+        model_version=model.version,
+        changed=model.version != previous,
+    )
+
+
+async def validation_failed(
+    _request: Request, exc: RequestValidationError
+) -> JSONResponse:
+    """FastAPI's 422 (field in ``loc``, rule in ``type``/``msg``), made always
+    serialisable: a NaN input would otherwise turn the 422 into a 500."""
+    return JSONResponse(
+        {"detail": [_json_safe(error) for error in jsonable_encoder(exc.errors())]}, 422
+    )
+
+
+def create_app(config: ServingConfig, source: ModelSource) -> FastAPI:
+    """The app, for any model source: the Kedro catalog in production, a fixed model in tests."""
+    app = FastAPI(
+        title="housing: California house prices",
+        version=__version__,
+        description=(
+            "Prices a California census block group from the eight features of scikit-learn's "
+            "California Housing data, with the champion model of the MLflow registry. "
+            "Every answer names the model version; every prediction is logged for monitoring."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.serving = serving = Serving(config, source)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=serving.metrics)
+    app.add_exception_handler(RequestValidationError, validation_failed)
+    app.include_router(router)
+    return app
+
+
+def _json_safe(error: dict[str, Any]) -> dict[str, Any]:
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    error = dict(error)
+    if isinstance(error.get("input"), dict | list):
+        error.pop(
+            "input"
+        )  # the client sent it; echoing a 10,000-house batch helps nobody
+    return clean(error)
+
+
+def kedro_source(
+    project_path: Path, env: str | None
+) -> tuple[ServingConfig, ModelSource]:
+    """Bootstrap the Kedro project: its catalog gives the model, its conf the settings."""
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    bootstrap_project(project_path)
+    session = KedroSession.create(project_path=project_path, env=env)
+    context = (
+        session.load_context()
+    )  # kedro-mlflow's hook points MLflow at the store here
+    config = ServingConfig.from_conf(context.config_loader["serving"])
+    catalog = context.catalog
+
+    def load() -> ServingModel | None:
+        champion = catalog.load(config.model_dataset)
+        return None if champion is None else ServingModel.from_champion(champion)
+
+    def version() -> int | None:
+        return catalog[config.model_dataset].current_version()
+
+    return config, ModelSource(load=load, version=version)
+
+
+def create_app_from_project() -> FastAPI:
+    """uvicorn factory: ``HOUSING_PROJECT_PATH`` (default: the working directory) and
+    ``KEDRO_ENV`` choose the project and its configuration environment."""
+    project_path = Path(os.environ.get("HOUSING_PROJECT_PATH") or Path.cwd()).resolve()
+    return create_app(*kedro_source(project_path, os.environ.get("KEDRO_ENV") or None))

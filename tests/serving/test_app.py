@@ -1,0 +1,240 @@
+"""The prediction API through FastAPI's TestClient: happy paths, every rule, the log."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from housing.pipelines.data_processing.features import FEATURES
+from tests.serving.conftest import HOUSE
+
+
+def test_predict_answers_with_version_and_logs_it(client, logged, fitted_models):
+    response = client.post("/predict", json=HOUSE)
+    assert response.status_code == 200
+    body = response.json()
+    expected = fitted_models[1].predict(np.array([[HOUSE[f] for f in FEATURES]]))[0]
+    assert body["prediction"] == pytest.approx(expected, rel=1e-12)
+    assert body["price_usd"] == pytest.approx(round(expected * 100_000, 2))
+    assert body["model_name"] == "california-housing" and body["model_version"] == 1
+    rows = logged()
+    assert len(rows) == 1
+    row = rows.iloc[0]
+    assert row["request_id"] == body["request_id"] and row["model_version"] == 1
+    assert row["prediction"] == body["prediction"]
+    assert [row[f] for f in FEATURES] == [HOUSE[f] for f in FEATURES]
+    assert row["created_at"].endswith("+00:00") and pd.isna(row["actual"])
+
+
+def test_integers_are_numbers(client):
+    assert (
+        client.post(
+            "/predict", json={**HOUSE, "HouseAge": 41, "Population": 322}
+        ).status_code
+        == 200
+    )
+
+
+RULES = [
+    ({"MedInc": -1.0}, ["body", "MedInc"], "greater_than"),
+    ({"MedInc": 0.0}, ["body", "MedInc"], "greater_than"),
+    ({"HouseAge": -3.0}, ["body", "HouseAge"], "greater_than_equal"),
+    ({"AveRooms": 0.0}, ["body", "AveRooms"], "greater_than"),
+    ({"AveBedrms": -0.5}, ["body", "AveBedrms"], "greater_than_equal"),
+    ({"Population": 0.0}, ["body", "Population"], "greater_than_equal"),
+    ({"AveOccup": 0.0}, ["body", "AveOccup"], "greater_than"),
+    ({"Latitude": 45.0}, ["body", "Latitude"], "less_than_equal"),
+    ({"Latitude": 30.0}, ["body", "Latitude"], "greater_than_equal"),
+    ({"Longitude": -100.0}, ["body", "Longitude"], "less_than_equal"),
+    ({"Longitude": -130.0}, ["body", "Longitude"], "greater_than_equal"),
+    ({"MedInc": "8.3"}, ["body", "MedInc"], "float_type"),
+    ({"MedInc": True}, ["body", "MedInc"], "float_type"),
+    ({"MedInc": None}, ["body", "MedInc"], "float_type"),
+    ({"MedInc": [1.0]}, ["body", "MedInc"], "float_type"),
+    ({"Bathrooms": 2.0}, ["body", "Bathrooms"], "extra_forbidden"),
+    ({"AveBedrms": 9.0}, ["body"], "value_error"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "rule"),
+    RULES,
+    ids=[f"{list(c)[0]}={list(c.values())[0]!r}" for c, _, _ in RULES],
+)
+def test_each_rule_is_a_422_naming_field_and_rule(client, logged, change, loc, rule):
+    response = client.post("/predict", json={**HOUSE, **change})
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert [(e["loc"], e["type"]) for e in errors] == [(loc, rule)]
+    if rule == "value_error":
+        assert "AveBedrms (9.0) must not exceed AveRooms" in errors[0]["msg"]
+    assert logged().empty
+
+
+@pytest.mark.parametrize("missing", FEATURES)
+def test_missing_field_is_named(client, missing):
+    house = {k: v for k, v in HOUSE.items() if k != missing}
+    errors = client.post("/predict", json=house).json()["detail"]
+    assert [(e["loc"], e["type"]) for e in errors] == [(["body", missing], "missing")]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_rejected(client, literal):
+    body = json.dumps(HOUSE).replace("8.3252", literal)
+    response = client.post(
+        "/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "MedInc"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "{", "[]", "null", '"house"', "{" * 5000, b"\xff\xfe"],
+    ids=["empty", "truncated", "array", "null", "string", "deep-nesting", "not-utf8"],
+)
+def test_malformed_bodies_are_4xx_never_5xx(client, logged, body):
+    response = client.post(
+        "/predict", content=body, headers={"content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+    assert logged().empty
+
+
+def test_body_size_limit(client, config):
+    huge = {"houses": [HOUSE] * 2_000}  # > 200 kB
+    response = client.post("/predict/batch", json=huge)
+    assert response.status_code == 413
+    assert "exceeds the limit of 200000 bytes" in response.json()["detail"]
+
+
+def test_chunked_body_over_the_limit_is_413(client):
+    def chunks():
+        for _ in range(100):
+            yield b" " * 4_096
+
+    response = client.post(
+        "/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+def test_batch_answers_in_order(client, logged, fitted_models):
+    houses = [{**HOUSE, "MedInc": m} for m in (1.5, 3.0, 6.0, 12.0)]
+    response = client.post("/predict/batch", json={"houses": houses})
+    assert response.status_code == 200
+    body = response.json()
+    expected = fitted_models[1].predict(
+        np.array([[h[f] for f in FEATURES] for h in houses])
+    )
+    assert [p["prediction"] for p in body["predictions"]] == pytest.approx(
+        expected.tolist(), rel=1e-12
+    )
+    assert body["model_version"] == 1
+    rows = logged().set_index("request_id")
+    assert len(rows) == 4 and (rows["batch_id"] == body["batch_id"]).all()
+    for p, house in zip(body["predictions"], houses, strict=True):
+        assert rows.loc[p["request_id"], "MedInc"] == house["MedInc"]
+        assert rows.loc[p["request_id"], "prediction"] == p["prediction"]
+
+
+def test_batch_over_the_row_limit_is_413(client, logged):
+    response = client.post("/predict/batch", json={"houses": [HOUSE] * 51})
+    assert response.status_code == 413
+    assert "51 houses exceed the limit of 50" in response.json()["detail"]
+    assert logged().empty
+
+
+def test_one_bad_house_rejects_the_batch_and_names_it(client, logged):
+    houses = [HOUSE, HOUSE, {**HOUSE, "Latitude": 60.0}]
+    errors = client.post("/predict/batch", json={"houses": houses}).json()["detail"]
+    assert [e["loc"] for e in errors] == [["body", "houses", 2, "Latitude"]]
+    assert logged().empty
+
+
+def test_empty_batch_is_rejected(client):
+    assert client.post("/predict/batch", json={"houses": []}).status_code == 422
+
+
+def test_feedback_attaches_once(client, logged):
+    request_id = client.post("/predict", json=HOUSE).json()["request_id"]
+    first = client.post("/feedback", json={"request_id": request_id, "actual": 4.2})
+    assert first.status_code == 200
+    assert first.json()["actual"] == 4.2 and first.json()["model_version"] == 1
+    second = client.post("/feedback", json={"request_id": request_id, "actual": 3.0})
+    assert second.status_code == 409
+    assert "request_id" in second.json()["detail"]
+    row = logged().iloc[0]
+    assert row["actual"] == 4.2 and row["actual_at"] is not None
+
+
+def test_feedback_for_unknown_id_is_404(client):
+    response = client.post("/feedback", json={"request_id": "nope", "actual": 1.0})
+    assert response.status_code == 404
+    assert "'nope'" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("actual", [-1.0, 0.0, "2.0", None])
+def test_feedback_value_rules(client, actual):
+    response = client.post("/feedback", json={"request_id": "x", "actual": actual})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "actual"]
+
+
+def test_health_ready_and_model(client):
+    assert client.get("/health").json()["status"] == "ok"
+    assert client.get("/ready").json() == {
+        "status": "ready",
+        "detail": None,
+        "model_version": 1,
+    }
+    info = client.get("/model").json()
+    assert (
+        info["name"] == "california-housing"
+        and info["version"] == 1
+        and info["alias"] == "champion"
+    )
+    assert info["metrics"]["test_rmse"] == 0.4 and info["trained_at"].startswith(
+        "2026-11-26"
+    )
+    assert list(info["features"]) == list(FEATURES)
+    assert info["features"]["Latitude"]["minimum"] == 32.4
+
+
+def test_prometheus_metrics(client):
+    client.post("/predict", json=HOUSE)
+    client.post("/predict/batch", json={"houses": [HOUSE] * 3})
+    client.post("/predict", json={**HOUSE, "MedInc": -1.0})
+    text = client.get("/metrics").text
+    assert (
+        'housing_http_requests_total{method="POST",path="/predict",status="200"} 1.0'
+        in text
+    )
+    assert 'housing_http_errors_total{path="/predict",status="422"} 1.0' in text
+    assert 'housing_predictions_total{model_version="1"} 4.0' in text
+    assert (
+        'housing_http_request_duration_seconds_bucket{le="0.005",path="/predict"}'
+        in text
+    )
+    assert "housing_model_version 1.0" in text
+
+
+def test_openapi_documents_endpoints_with_examples(client):
+    schema = client.get("/openapi.json").json()
+    assert {
+        "/predict",
+        "/predict/batch",
+        "/feedback",
+        "/health",
+        "/ready",
+        "/model",
+        "/metrics",
+        "/admin/reload",
+    } <= set(schema["paths"])
+    house = schema["components"]["schemas"]["House"]
+    assert house["examples"][0]["MedInc"] == 8.3252
+    assert house["additionalProperties"] is False
+    assert client.get("/docs").status_code == 200
