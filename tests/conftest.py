@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -53,14 +56,12 @@ def light_params(params) -> dict:
     return loader["parameters"]
 
 
-@pytest.fixture
-def project_copy(tmp_path, monkeypatch) -> Path:
+def copy_project(root: Path) -> Path:
     """A throw-away copy of the project: its own data/, mlflow.db and artifacts.
 
     The installed ``housing`` package is shared; only configuration and data are copied,
     which is all a Kedro session reads from its project path.
     """
-    root = tmp_path / "project"
     shutil.copytree(
         PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
     )
@@ -72,7 +73,50 @@ def project_copy(tmp_path, monkeypatch) -> Path:
     ).mkdir()  # Kedro wants the source dir; the package itself is installed
     (root / "data" / "01_raw").mkdir(parents=True)
     shutil.copy(raw_csv_path(), root / "data" / "01_raw" / "california_housing.csv")
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_ARTIFACT_LOCATION"):
+    return root
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for a subprocess that must use the project copy's own stores."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HOUSING_"))
+    }
+    return {**env, "KEDRO_DISABLE_TELEMETRY": "true"}
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch) -> Path:
+    for var in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_ARTIFACT_LOCATION",
+        "HOUSING_PREDICTION_LOG_URI",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    return copy_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory) -> Path:
+    """A project copy after `kedro run --env test`: a champion in its own registry."""
+    root = copy_project(tmp_path_factory.mktemp("trained") / "project")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kedro",
+            "run",
+            "--env",
+            "test",
+            "--pipelines",
+            "training",
+        ],
+        cwd=root,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
     return root

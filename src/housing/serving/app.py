@@ -239,12 +239,16 @@ def usd(value: float) -> float:
 
 router = APIRouter()
 NOT_READY_RESPONSE = {503: {"model": Status, "description": "no model loaded yet"}}
+BODY_ERRORS = {
+    400: {"description": "the body could not be decoded"},
+    413: {"description": "the body exceeds serving.max_body_bytes"},
+}
 
 
 @router.post(
     "/predict",
     response_model=PredictionResponse,
-    responses=NOT_READY_RESPONSE,
+    responses={**NOT_READY_RESPONSE, **BODY_ERRORS},
     tags=["predict"],
 )
 async def predict(
@@ -254,9 +258,8 @@ async def predict(
 ) -> PredictionResponse:
     """Price one house."""
     row = house.row()
-    value = float(
-        model.predict(np.array([row]), 1)[0]
-    )  # sub-millisecond: fine on the loop
+    # sub-millisecond, so it runs on the event loop (no thread hop)
+    value = float(model.predict(np.array([row]), 1)[0])
     record = log_record(model, row, value, now_iso())
     serving.log.record([record])  # committed before we answer
     serving.metrics.predictions.labels(str(model.version)).inc()
@@ -274,7 +277,10 @@ async def predict(
     response_model=BatchResponse,
     responses={
         **NOT_READY_RESPONSE,
-        413: {"description": "more houses than serving.max_batch_rows"},
+        **BODY_ERRORS,
+        413: {
+            "description": "more houses than max_batch_rows, or a body over max_body_bytes"
+        },
     },
     tags=["predict"],
 )
@@ -324,6 +330,7 @@ async def predict_batch(
     "/feedback",
     response_model=FeedbackResponse,
     responses={
+        **BODY_ERRORS,
         404: {"description": "unknown request_id"},
         409: {"description": "already has a value"},
     },

@@ -27,7 +27,8 @@ LONGITUDE = (-124.5, -114.0)
 
 
 class House(BaseModel):
-    """One census block group, by scikit-learn's feature names."""
+    """One census block group, by scikit-learn's feature names. Besides each field's
+    bounds, AveBedrms must not exceed AveRooms (bedrooms are rooms)."""
 
     model_config = ConfigDict(
         extra="forbid",
