@@ -21,12 +21,19 @@ _METRIC_TAGS = ("test_rmse", "test_mae", "test_r2", "cv_rmse")
 
 
 def _fast_predict(pipeline: Pipeline) -> Callable[[np.ndarray, int], np.ndarray]:
-    head, estimator = pipeline[:-1], pipeline[-1]
+    transforms = [
+        step.transform for _, step in pipeline.steps[:-1]
+    ]  # no Pipeline overhead
+    estimator = pipeline[-1]
     booster = getattr(estimator, "booster_", None)
     if booster is not None:
-        return lambda X, threads: booster.predict(
-            head.transform(X), num_threads=threads
-        )
+
+        def predict(X: np.ndarray, threads: int) -> np.ndarray:
+            for transform in transforms:
+                X = transform(X)
+            return booster.predict(X, num_threads=threads)
+
+        return predict
     if hasattr(estimator, "n_jobs"):
         estimator.n_jobs = 1  # a joblib pool per request costs more than a small forest
     return lambda X, _threads: pipeline.predict(X)

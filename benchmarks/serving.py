@@ -1,0 +1,232 @@
+"""Throughput and latency of the prediction API against `mlflow models serve`, same model,
+same machine, same run.
+
+    python benchmarks/serving.py [--duration 10] [--batch-rows 1000] [--env ENV]
+
+Needs a champion in the registry (`kedro run --pipelines=training`) and Debian's `wrk`
+(`apt-get install wrk`). Both servers get one worker on 127.0.0.1; wrk drives single-row
+requests at concurrency 1 and 16, then batches. Our API logs every prediction (to a
+temporary SQLite file here, so your prediction log stays clean); MLflow's server logs
+nothing, so the comparison is conservative. Each load runs for a bounded --duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+from housing.pipelines.data_processing.features import FEATURES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode} before it was ready"
+            )
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready within {timeout} s")
+
+
+def wrk(url: str, body: str, connections: int, duration: int, workdir: Path) -> dict:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
+    ).stdout
+
+    def latency(pct: str) -> float:
+        value, unit = re.search(
+            rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M
+        ).groups()
+        return float(value) * UNITS[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--duration", type=int, default=10, help="seconds per load (default 10)"
+    )
+    parser.add_argument("--batch-rows", type=int, default=1000)
+    parser.add_argument("--env", default=None, help="Kedro environment of the API")
+    parser.add_argument("--model-name", default="california-housing")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk not found: apt-get install wrk", file=sys.stderr)
+        return 2
+
+    tracking = (
+        os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+    )
+    rows = pd.read_csv(ROOT / "data" / "01_raw" / "california_housing.csv")[
+        list(FEATURES)
+    ]
+    house = rows.iloc[0].to_dict()
+    batch = rows.sample(args.batch_rows, random_state=0)
+    bodies = {
+        "ours": (json.dumps(house), json.dumps({"houses": batch.to_dict("records")})),
+        "mlflow": (
+            json.dumps({"dataframe_records": [house]}),
+            json.dumps({"dataframe_split": batch.to_dict("split") | {"index": None}}),
+        ),
+    }
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="housing-serve-bench-") as tmp:
+        workdir = Path(tmp)
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": tracking,
+            "KEDRO_DISABLE_TELEMETRY": "true",
+            "HOUSING_PREDICTION_LOG_URI": f"sqlite:///{workdir / 'bench_log.db'}",
+        }
+        ports = {"ours": free_port(), "mlflow": free_port()}
+        commands = {
+            "ours": [
+                sys.executable,
+                "-m",
+                "housing.serving",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["ours"]),
+                "--project-path",
+                str(ROOT),
+            ]
+            + (["--env", args.env] if args.env else []),
+            "mlflow": [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                f"models:/{args.model_name}@champion",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["mlflow"]),
+                "--workers",
+                "1",
+            ],
+        }
+        paths = {
+            "ours": ("/ready", "/predict", "/predict/batch"),
+            "mlflow": ("/ping", "/invocations", "/invocations"),
+        }
+        for name in (
+            "ours",
+            "mlflow",
+        ):  # one at a time: the other server must not steal the cores
+            process = subprocess.Popen(
+                commands[name],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                base = f"http://127.0.0.1:{ports[name]}"
+                ready, single, many = paths[name]
+                wait_ready(base + ready, process)
+                single_body, batch_body = bodies[name]
+                httpx.post(
+                    base + single,
+                    content=single_body,
+                    headers={"content-type": "application/json"},
+                    timeout=30,
+                ).raise_for_status()
+                results[name] = {
+                    "c1": wrk(base + single, single_body, 1, args.duration, workdir),
+                    "c16": wrk(base + single, single_body, 16, args.duration, workdir),
+                    "batch": wrk(base + many, batch_body, 1, args.duration, workdir),
+                }
+            finally:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+
+    print(
+        f"\nsingle-row /predict vs mlflow /invocations, one worker each, {args.duration} s per load\n"
+    )
+    print(
+        "| server | c=1 req/s | c=1 p50 ms | c=1 p99 ms | c=16 req/s | c=16 p50 ms | c=16 p99 ms | batch rows/s | non-2xx |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, label in (("ours", "housing API"), ("mlflow", "mlflow models serve")):
+        r = results[name]
+        errors = r["c1"]["errors"] + r["c16"]["errors"] + r["batch"]["errors"]
+        print(
+            f"| {label} | {r['c1']['req_per_s']:.0f} | {r['c1']['p50_ms']:.2f} | {r['c1']['p99_ms']:.2f} | "
+            f"{r['c16']['req_per_s']:.0f} | {r['c16']['p50_ms']:.2f} | {r['c16']['p99_ms']:.2f} | "
+            f"{r['batch']['req_per_s'] * args.batch_rows:.0f} | {errors} |"
+        )
+    ours, theirs = results["ours"], results["mlflow"]
+    print(
+        f"\nthroughput ratio c=1:  {ours['c1']['req_per_s'] / theirs['c1']['req_per_s']:.1f}x (goal >= 10x)"
+    )
+    print(
+        f"throughput ratio c=16: {ours['c16']['req_per_s'] / theirs['c16']['req_per_s']:.1f}x"
+    )
+    print(
+        f"batch rows/s ratio:    {ours['batch']['req_per_s'] / theirs['batch']['req_per_s']:.1f}x"
+    )
+    print(f"our p50 at c=1: {ours['c1']['p50_ms']:.2f} ms (goal < 2 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
