@@ -45,9 +45,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {process.returncode} before it was ready"
-            )
+            raise RuntimeError(f"server exited with {process.returncode} before it was ready")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -81,9 +79,7 @@ def wrk(url: str, body: str, connections: int, duration: int, workdir: Path) -> 
     ).stdout
 
     def latency(pct: str) -> float:
-        value, unit = re.search(
-            rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M
-        ).groups()
+        value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
         return float(value) * UNITS[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -97,9 +93,7 @@ def wrk(url: str, body: str, connections: int, duration: int, workdir: Path) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--duration", type=int, default=10, help="seconds per load (default 10)"
-    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load (default 10)")
     parser.add_argument("--batch-rows", type=int, default=1000)
     parser.add_argument("--env", default=None, help="Kedro environment of the API")
     parser.add_argument("--model-name", default="california-housing")
@@ -108,12 +102,8 @@ def main() -> int:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
         return 2
 
-    tracking = (
-        os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
-    )
-    rows = pd.read_csv(ROOT / "data" / "01_raw" / "california_housing.csv")[
-        list(FEATURES)
-    ]
+    tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+    rows = pd.read_csv(ROOT / "data" / "01_raw" / "california_housing.csv")[list(FEATURES)]
     house = rows.iloc[0].to_dict()
     batch = rows.sample(args.batch_rows, random_state=0)
     bodies = {
@@ -199,9 +189,7 @@ def main() -> int:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
 
-    print(
-        f"\nsingle-row /predict vs mlflow /invocations, one worker each, {args.duration} s per load\n"
-    )
+    print(f"\nsingle-row /predict vs mlflow /invocations, one worker each, {args.duration} s per load\n")
     print(
         "| server | c=1 req/s | c=1 p50 ms | c=1 p99 ms | c=16 req/s | c=16 p50 ms | c=16 p99 ms | batch rows/s | non-2xx |"
     )
@@ -218,12 +206,8 @@ def main() -> int:
     print(
         f"\nthroughput ratio c=1:  {ours['c1']['req_per_s'] / theirs['c1']['req_per_s']:.1f}x (goal >= 10x)"
     )
-    print(
-        f"throughput ratio c=16: {ours['c16']['req_per_s'] / theirs['c16']['req_per_s']:.1f}x"
-    )
-    print(
-        f"batch rows/s ratio:    {ours['batch']['req_per_s'] / theirs['batch']['req_per_s']:.1f}x"
-    )
+    print(f"throughput ratio c=16: {ours['c16']['req_per_s'] / theirs['c16']['req_per_s']:.1f}x")
+    print(f"batch rows/s ratio:    {ours['batch']['req_per_s'] / theirs['batch']['req_per_s']:.1f}x")
     print(f"our p50 at c=1: {ours['c1']['p50_ms']:.2f} ms (goal < 2 ms)")
     return 0
 

@@ -28,9 +28,7 @@ GOAL_RMSE, GOAL_SECONDS, STUDY_BEST_RMSE = 0.40, 15 * 60, 0.51
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--env", default=None, help="Kedro environment (default: local)"
-    )
+    parser.add_argument("--env", default=None, help="Kedro environment (default: local)")
     parser.add_argument("--model-name", default="california-housing")
     args = parser.parse_args()
 
@@ -58,9 +56,7 @@ def main() -> int:
         client = MlflowClient(tracking_uri=uri)
         champion = client.get_model_version_by_alias(args.model_name, "champion")
         rmse = float(champion.tags["test_rmse"])
-        comparison = pd.read_csv(
-            ROOT / "data" / "08_reporting" / "model_comparison.csv"
-        )
+        comparison = pd.read_csv(ROOT / "data" / "08_reporting" / "model_comparison.csv")
 
     print("\ncandidates (test set = the study's 4,128 rows):")
     print(

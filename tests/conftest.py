@@ -38,9 +38,7 @@ def raw_housing() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def params() -> dict:
     """The base parameters, as the pipelines see them."""
-    loader = ProjectConfigLoader(
-        str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base"
-    )
+    loader = ProjectConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base")
     return loader["parameters"]
 
 
@@ -62,15 +60,11 @@ def copy_project(root: Path) -> Path:
     The installed ``housing`` package is shared; only configuration and data are copied,
     which is all a Kedro session reads from its project path.
     """
-    shutil.copytree(
-        PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
-    )
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
     shutil.copy(PROJECT_ROOT / ".telemetry", root / ".telemetry")
-    (
-        root / "src"
-    ).mkdir()  # Kedro wants the source dir; the package itself is installed
+    (root / "src").mkdir()  # Kedro wants the source dir; the package itself is installed
     (root / "data" / "01_raw").mkdir(parents=True)
     shutil.copy(raw_csv_path(), root / "data" / "01_raw" / "california_housing.csv")
     return root
@@ -78,9 +72,7 @@ def copy_project(root: Path) -> Path:
 
 def clean_env() -> dict[str, str]:
     """The environment for a subprocess that must use the project copy's own stores."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HOUSING_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HOUSING_"))}
     return {**env, "KEDRO_DISABLE_TELEMETRY": "true"}
 
 

@@ -12,7 +12,5 @@ from tests.conftest import PROJECT_ROOT
 def test_ruff(command):
     ruff = shutil.which("ruff")
     assert ruff, "ruff is part of the test extra: pip install -e '.[test]'"
-    result = subprocess.run(
-        [ruff, *command], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([ruff, *command], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -53,9 +53,7 @@ def store(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     (tmp_path / "store").mkdir()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv(
-        "MLFLOW_ARTIFACT_LOCATION", str(tmp_path / "store" / "artifacts")
-    )
+    monkeypatch.setenv("MLFLOW_ARTIFACT_LOCATION", str(tmp_path / "store" / "artifacts"))
     return uri
 
 
@@ -105,9 +103,7 @@ def test_training_registers_a_champion_and_the_gate_holds_it(project_copy, store
         "promotion_decision.json",
     ):
         assert (project_copy / "data" / "08_reporting" / name).exists()
-    assert not (project_copy / "mlflow.db").exists(), (
-        "MLFLOW_TRACKING_URI must win over the default store"
-    )
+    assert not (project_copy / "mlflow.db").exists(), "MLFLOW_TRACKING_URI must win over the default store"
 
     # 2. a new process loads the champion by alias through the catalog, feeding raw rows
     loaded = subprocess.run(
@@ -125,29 +121,19 @@ def test_training_registers_a_champion_and_the_gate_holds_it(project_copy, store
 
     # 3. a weaker run is registered but does not take the alias
     weak = {
-        "lightgbm": {
-            "candidate": {
-                "search_space": {"n_estimators": {"low": 10, "high": 20, "step": 10}}
-            }
-        }
+        "lightgbm": {"candidate": {"search_space": {"n_estimators": {"low": 10, "high": 20, "step": 10}}}}
     }
     bootstrap_project(project_copy)
     try:
-        with KedroSession.create(
-            project_path=project_copy, env="test", runtime_params=weak
-        ) as session:
+        with KedroSession.create(project_path=project_copy, env="test", runtime_params=weak) as session:
             session.run(pipeline_names=["training"])
     finally:
         mlflow.end_run()
     versions = {int(v.version) for v in client.search_model_versions(f"name='{MODEL}'")}
     assert versions == {1, 2}
     assert client.get_model_version_by_alias(MODEL, "champion").version == 1
-    decision = json.loads(
-        (project_copy / "data" / "08_reporting" / "promotion_decision.json").read_text()
-    )
+    decision = json.loads((project_copy / "data" / "08_reporting" / "promotion_decision.json").read_text())
     assert decision["promoted"] is False
     assert decision["champion_before"]["version"] == 1
-    assert (
-        decision["challenger"]["test_rmse"] > decision["champion_before"]["test_rmse"]
-    )
+    assert decision["challenger"]["test_rmse"] > decision["champion_before"]["test_rmse"]
     assert "does not beat champion" in client.get_model_version(MODEL, "2").description

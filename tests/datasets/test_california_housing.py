@@ -14,12 +14,8 @@ def frame(raw_housing):
 def test_existing_file_is_read_without_download(tmp_path, frame, monkeypatch):
     path = tmp_path / "raw.csv"
     frame.to_csv(path, index=False)
-    monkeypatch.setattr(
-        module, "_fetch_frame", lambda: pytest.fail("must not download")
-    )
-    pd.testing.assert_frame_equal(
-        CaliforniaHousingDataset(filepath=str(path)).load(), frame
-    )
+    monkeypatch.setattr(module, "_fetch_frame", lambda: pytest.fail("must not download"))
+    pd.testing.assert_frame_equal(CaliforniaHousingDataset(filepath=str(path)).load(), frame)
 
 
 def test_missing_file_is_downloaded_and_saved(tmp_path, frame, monkeypatch):
@@ -48,7 +44,5 @@ def test_offline_without_file_says_where_to_put_it(tmp_path, monkeypatch):
 
 
 def test_download_can_be_switched_off(tmp_path):
-    with pytest.raises(
-        DatasetError, match="does not exist. Place the California Housing CSV"
-    ):
+    with pytest.raises(DatasetError, match="does not exist. Place the California Housing CSV"):
         CaliforniaHousingDataset(filepath=str(tmp_path / "raw.csv"), fetch=False).load()

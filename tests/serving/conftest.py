@@ -34,9 +34,7 @@ def fitted_models(raw_housing, params):
     data = raw_housing.sample(3_000, random_state=0)
     X, y = data[list(FEATURES)], data[TARGET]
     return {
-        version: build_model(
-            LGBM, {"n_estimators": n_estimators}, params["feature_engineering"]
-        ).fit(X, y)
+        version: build_model(LGBM, {"n_estimators": n_estimators}, params["feature_engineering"]).fit(X, y)
         for version, n_estimators in ((1, 60), (2, 20))
     }
 
@@ -65,19 +63,13 @@ class Registry:
     def load(self):
         if self.error:
             raise self.error
-        return (
-            None
-            if self.version_now is None
-            else serving_model(self.fitted_models, self.version_now)
-        )
+        return None if self.version_now is None else serving_model(self.fitted_models, self.version_now)
 
     def version(self):
         return self.version_now
 
     def source(self) -> ModelSource:
-        return ModelSource(
-            load=self.load, version=self.version, describe="the test registry"
-        )
+        return ModelSource(load=self.load, version=self.version, describe="the test registry")
 
 
 @pytest.fixture

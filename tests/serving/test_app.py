@@ -30,12 +30,7 @@ def test_predict_answers_with_version_and_logs_it(client, logged, fitted_models)
 
 
 def test_integers_are_numbers(client):
-    assert (
-        client.post(
-            "/predict", json={**HOUSE, "HouseAge": 41, "Population": 322}
-        ).status_code
-        == 200
-    )
+    assert client.post("/predict", json={**HOUSE, "HouseAge": 41, "Population": 322}).status_code == 200
 
 
 RULES = [
@@ -84,9 +79,7 @@ def test_missing_field_is_named(client, missing):
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_numbers_are_rejected(client, literal):
     body = json.dumps(HOUSE).replace("8.3252", literal)
-    response = client.post(
-        "/predict", content=body, headers={"content-type": "application/json"}
-    )
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "MedInc"]
 
@@ -97,9 +90,7 @@ def test_non_finite_numbers_are_rejected(client, literal):
     ids=["empty", "truncated", "array", "null", "string", "deep-nesting", "not-utf8"],
 )
 def test_malformed_bodies_are_4xx_never_5xx(client, logged, body):
-    response = client.post(
-        "/predict", content=body, headers={"content-type": "application/json"}
-    )
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert 400 <= response.status_code < 500
     assert logged().empty
 
@@ -116,9 +107,7 @@ def test_chunked_body_over_the_limit_is_413(client):
         for _ in range(100):
             yield b" " * 4_096
 
-    response = client.post(
-        "/predict", content=chunks(), headers={"content-type": "application/json"}
-    )
+    response = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413
 
 
@@ -127,12 +116,8 @@ def test_batch_answers_in_order(client, logged, fitted_models):
     response = client.post("/predict/batch", json={"houses": houses})
     assert response.status_code == 200
     body = response.json()
-    expected = fitted_models[1].predict(
-        np.array([[h[f] for f in FEATURES] for h in houses])
-    )
-    assert [p["prediction"] for p in body["predictions"]] == pytest.approx(
-        expected.tolist(), rel=1e-12
-    )
+    expected = fitted_models[1].predict(np.array([[h[f] for f in FEATURES] for h in houses]))
+    assert [p["prediction"] for p in body["predictions"]] == pytest.approx(expected.tolist(), rel=1e-12)
     assert body["model_version"] == 1
     rows = logged().set_index("request_id")
     assert len(rows) == 4 and (rows["batch_id"] == body["batch_id"]).all()
@@ -192,14 +177,8 @@ def test_health_ready_and_model(client):
         "model_version": 1,
     }
     info = client.get("/model").json()
-    assert (
-        info["name"] == "california-housing"
-        and info["version"] == 1
-        and info["alias"] == "champion"
-    )
-    assert info["metrics"]["test_rmse"] == 0.4 and info["trained_at"].startswith(
-        "2026-11-26"
-    )
+    assert info["name"] == "california-housing" and info["version"] == 1 and info["alias"] == "champion"
+    assert info["metrics"]["test_rmse"] == 0.4 and info["trained_at"].startswith("2026-11-26")
     assert list(info["features"]) == list(FEATURES)
     assert info["features"]["Latitude"]["minimum"] == 32.4
 
@@ -209,16 +188,10 @@ def test_prometheus_metrics(client):
     client.post("/predict/batch", json={"houses": [HOUSE] * 3})
     client.post("/predict", json={**HOUSE, "MedInc": -1.0})
     text = client.get("/metrics").text
-    assert (
-        'housing_http_requests_total{method="POST",path="/predict",status="200"} 1.0'
-        in text
-    )
+    assert 'housing_http_requests_total{method="POST",path="/predict",status="200"} 1.0' in text
     assert 'housing_http_errors_total{path="/predict",status="422"} 1.0' in text
     assert 'housing_predictions_total{model_version="1"} 4.0' in text
-    assert (
-        'housing_http_request_duration_seconds_bucket{le="0.005",path="/predict"}'
-        in text
-    )
+    assert 'housing_http_request_duration_seconds_bucket{le="0.005",path="/predict"}' in text
     assert "housing_model_version 1.0" in text
 
 

@@ -78,21 +78,13 @@ async def _hammer(url: str, houses: list[dict]) -> list[tuple[dict, dict]]:
                 assert response.status_code == 200, response.text
                 return house, response.json()
 
-        return await asyncio.wait_for(
-            asyncio.gather(*(one(h) for h in houses)), timeout=300
-        )
+        return await asyncio.wait_for(asyncio.gather(*(one(h) for h in houses)), timeout=300)
 
 
-def test_concurrent_requests_are_all_logged_even_if_killed_right_after(
-    server, trained_project
-):
+def test_concurrent_requests_are_all_logged_even_if_killed_right_after(server, trained_project):
     url, process = server
     assert httpx.get(f"{url}/model", timeout=5).json()["version"] == 1
-    houses = (
-        pd.read_csv(raw_csv_path())[list(FEATURES)]
-        .sample(REQUESTS, random_state=7)
-        .to_dict("records")
-    )
+    houses = pd.read_csv(raw_csv_path())[list(FEATURES)].sample(REQUESTS, random_state=7).to_dict("records")
 
     answered = asyncio.run(_hammer(url, houses))
     process.kill()  # no graceful shutdown: what was answered must already be durable

@@ -22,9 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def _is_missing(exc: MlflowException) -> bool:
-    return (
-        exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
-    )
+    return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
 
 
 class ChampionDataset(AbstractDataset[None, dict | None]):
@@ -42,9 +40,7 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
 
     def _version(self):
         try:
-            return MlflowClient().get_model_version_by_alias(
-                self._model_name, self._alias
-            )
+            return MlflowClient().get_model_version_by_alias(self._model_name, self._alias)
         except MlflowException as exc:
             if _is_missing(exc):
                 return None
@@ -77,9 +73,7 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
         }
 
     def save(self, data: Any) -> None:
-        raise DatasetError(
-            f"{type(self).__name__} is read-only: the registry is written by a release"
-        )
+        raise DatasetError(f"{type(self).__name__} is read-only: the registry is written by a release")
 
     def _describe(self) -> dict[str, Any]:
         return {"model_name": self._model_name, "alias": self._alias}
@@ -109,25 +103,21 @@ class ModelReleaseDataset(AbstractDataset[dict, None]):
         self.metadata = metadata
 
     def load(self) -> None:
-        raise DatasetError(
-            f"{type(self).__name__} is write-only: load the champion instead"
-        )
+        raise DatasetError(f"{type(self).__name__} is write-only: load the champion instead")
 
     def save(self, data: dict) -> None:
-        missing = {"model", "candidate", "metrics", "promote", "input_example"} - set(
-            data
-        )
+        missing = {"model", "candidate", "metrics", "promote", "input_example"} - set(data)
         if missing:
             raise DatasetError(f"model release is missing {sorted(missing)}")
         started = mlflow.active_run() is None
         run = mlflow.start_run() if started else mlflow.active_run()
         try:
-            self._release(data, run.info.run_id)
+            self._log_and_register(data, run.info.run_id)
         finally:
             if started:
                 mlflow.end_run()
 
-    def _release(self, data: dict, run_id: str) -> None:
+    def _log_and_register(self, data: dict, run_id: str) -> None:
         model, example = data["model"], data["input_example"]
         info = mlflow.sklearn.log_model(
             sk_model=model,
@@ -146,9 +136,7 @@ class ModelReleaseDataset(AbstractDataset[dict, None]):
         for key, value in tags.items():
             client.set_model_version_tag(self._model_name, version, key, value)
         if data.get("reason"):
-            client.update_model_version(
-                self._model_name, version, description=data["reason"]
-            )
+            client.update_model_version(self._model_name, version, description=data["reason"])
         if data["promote"]:
             client.set_registered_model_alias(self._model_name, self._alias, version)
         client.set_tag(run_id, "registered_model_version", version)

@@ -11,16 +11,10 @@ import uvicorn
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the champion model over HTTP.")
     parser.add_argument("--host", default=os.environ.get("HOUSING_HOST", "127.0.0.1"))
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("HOUSING_PORT", "8000"))
-    )
-    parser.add_argument(
-        "--project-path", default=None, help="Kedro project root (default: cwd)"
-    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("HOUSING_PORT", "8000")))
+    parser.add_argument("--project-path", default=None, help="Kedro project root (default: cwd)")
     parser.add_argument("--env", default=None, help="Kedro configuration environment")
-    parser.add_argument(
-        "--access-log", action="store_true", help="log every request (slower)"
-    )
+    parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
     args = parser.parse_args()
     if args.project_path:
         os.environ["HOUSING_PROJECT_PATH"] = args.project_path

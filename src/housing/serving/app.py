@@ -75,18 +75,11 @@ class ServingConfig:
     def from_conf(cls, conf: dict[str, Any]) -> ServingConfig:
         log = conf.get("prediction_log") or {}
         flat = {
-            **{
-                k: v
-                for k, v in conf.items()
-                if k not in {"prediction_log", "admin_token_env"}
-            },
+            **{k: v for k, v in conf.items() if k not in {"prediction_log", "admin_token_env"}},
             "prediction_log_uri": log.get("uri"),
             "prediction_log_table": log.get("table", "predictions"),
             "sqlite_synchronous": log.get("sqlite_synchronous", "NORMAL"),
-            "admin_token": os.environ.get(
-                conf.get("admin_token_env", "HOUSING_ADMIN_TOKEN")
-            )
-            or None,
+            "admin_token": os.environ.get(conf.get("admin_token_env", "HOUSING_ADMIN_TOKEN")) or None,
         }
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in flat.items() if k in known})
@@ -125,25 +118,19 @@ class Serving:
         """Load the champion and swap it in; on failure keep serving what we had."""
         try:
             model = self.source.load()
-        except (
-            Exception
-        ) as exc:  # registry unreachable, model unreadable: not ready, no crash
+        except Exception as exc:  # registry unreachable, model unreadable: not ready, no crash
             logger.exception("Loading the model failed")
             self.metrics.reloads.labels("error").inc()
             why = f"loading from {self.source.describe} failed ({type(exc).__name__}: {exc}); check MLFLOW_TRACKING_URI"
             self.not_ready = NOT_READY.format(why=why)
             return None
         if model is None:
-            self.not_ready = NOT_READY.format(
-                why=f"no version holds the alias in {self.source.describe} yet"
-            )
+            self.not_ready = NOT_READY.format(why=f"no version holds the alias in {self.source.describe} yet")
             return None
         self.model = model  # one reference assignment: the swap is atomic
         self.metrics.model_version.set(model.version)
         self.metrics.reloads.labels("ok").inc()
-        logger.info(
-            "Serving %s version %s (%s)", model.name, model.version, model.candidate
-        )
+        logger.info("Serving %s version %s (%s)", model.name, model.version, model.candidate)
         return model
 
     async def reload(self) -> ServingModel | None:
@@ -158,9 +145,7 @@ class Serving:
             except Exception:
                 logger.warning("Polling the registry failed", exc_info=True)
                 continue
-            if version is not None and version != (
-                self.model.version if self.model else None
-            ):
+            if version is not None and version != (self.model.version if self.model else None):
                 await self.reload()
 
 
@@ -203,12 +188,8 @@ def require_admin(
 ) -> None:
     token = serving.config.admin_token
     if not token:
-        raise HTTPException(
-            403, "admin API disabled: set HOUSING_ADMIN_TOKEN to enable it"
-        )
-    if credentials is None or not secrets.compare_digest(
-        credentials.credentials, token
-    ):
+        raise HTTPException(403, "admin API disabled: set HOUSING_ADMIN_TOKEN to enable it")
+    if credentials is None or not secrets.compare_digest(credentials.credentials, token):
         raise HTTPException(
             401,
             "Authorization: a valid 'Bearer <HOUSING_ADMIN_TOKEN>' header is required",
@@ -278,9 +259,7 @@ async def predict(
     responses={
         **NOT_READY_RESPONSE,
         **BODY_ERRORS,
-        413: {
-            "description": "more houses than max_batch_rows, or a body over max_body_bytes"
-        },
+        413: {"description": "more houses than max_batch_rows, or a body over max_body_bytes"},
     },
     tags=["predict"],
 )
@@ -302,10 +281,7 @@ async def predict_batch(
 
     def work() -> list[dict]:
         values = model.predict(np.array(rows), serving.config.batch_threads).tolist()
-        records = [
-            log_record(model, r, v, created, batch_id)
-            for r, v in zip(rows, values, strict=True)
-        ]
+        records = [log_record(model, r, v, created, batch_id) for r, v in zip(rows, values, strict=True)]
         serving.log.record(records)
         return records
 
@@ -336,20 +312,14 @@ async def predict_batch(
     },
     tags=["monitor"],
 )
-async def feedback(
-    item: Feedback, serving: Serving = Depends(get_serving)
-) -> FeedbackResponse:
+async def feedback(item: Feedback, serving: Serving = Depends(get_serving)) -> FeedbackResponse:
     """Attach the observed value (e.g. the sale price) to a logged prediction, once."""
     try:
         logged = serving.log.attach_actual(item.request_id, item.actual)
     except UnknownRequest:
-        raise HTTPException(
-            404, f"request_id: no logged prediction has id {item.request_id!r}"
-        ) from None
+        raise HTTPException(404, f"request_id: no logged prediction has id {item.request_id!r}") from None
     except FeedbackConflict as exc:
-        raise HTTPException(
-            409, f"request_id: {exc}; an actual value is attached only once"
-        ) from None
+        raise HTTPException(409, f"request_id: {exc}; an actual value is attached only once") from None
     return FeedbackResponse(request_id=item.request_id, actual=item.actual, **logged)
 
 
@@ -359,9 +329,7 @@ async def health() -> Status:
     return Status(status="ok")
 
 
-@router.get(
-    "/ready", response_model=Status, responses=NOT_READY_RESPONSE, tags=["operate"]
-)
+@router.get("/ready", response_model=Status, responses=NOT_READY_RESPONSE, tags=["operate"])
 async def ready(serving: Serving = Depends(get_serving)):
     """Ready when a model is loaded; 503 with what to do otherwise."""
     model = serving.model
@@ -373,9 +341,7 @@ async def ready(serving: Serving = Depends(get_serving)):
     return Status(status="ready", model_version=model.version)
 
 
-@router.get(
-    "/model", response_model=ModelInfo, responses=NOT_READY_RESPONSE, tags=["operate"]
-)
+@router.get("/model", response_model=ModelInfo, responses=NOT_READY_RESPONSE, tags=["operate"])
 async def model_info(model: ServingModel = Depends(get_model)) -> ModelInfo:
     """What is being served: registry name, version, alias, metrics, input schema."""
     schema = House.model_json_schema()["properties"]
@@ -396,9 +362,7 @@ async def prometheus_metrics(
     serving: Serving = Depends(get_serving),
 ) -> PlainTextResponse:
     """Prometheus exposition format."""
-    return PlainTextResponse(
-        generate_latest(serving.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return PlainTextResponse(generate_latest(serving.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post(
@@ -426,14 +390,10 @@ async def reload(serving: Serving = Depends(get_serving)) -> Reloaded:
     )
 
 
-async def validation_failed(
-    _request: Request, exc: RequestValidationError
-) -> JSONResponse:
+async def validation_failed(_request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 (field in ``loc``, rule in ``type``/``msg``), made always
     serialisable: a NaN input would otherwise turn the 422 into a 500."""
-    return JSONResponse(
-        {"detail": [_json_safe(error) for error in jsonable_encoder(exc.errors())]}, 422
-    )
+    return JSONResponse({"detail": [_json_safe(error) for error in jsonable_encoder(exc.errors())]}, 422)
 
 
 def create_app(config: ServingConfig, source: ModelSource) -> FastAPI:
@@ -468,24 +428,18 @@ def _json_safe(error: dict[str, Any]) -> dict[str, Any]:
 
     error = dict(error)
     if isinstance(error.get("input"), dict | list):
-        error.pop(
-            "input"
-        )  # the client sent it; echoing a 10,000-house batch helps nobody
+        error.pop("input")  # the client sent it; echoing a 10,000-house batch helps nobody
     return clean(error)
 
 
-def kedro_source(
-    project_path: Path, env: str | None
-) -> tuple[ServingConfig, ModelSource]:
+def kedro_source(project_path: Path, env: str | None) -> tuple[ServingConfig, ModelSource]:
     """Bootstrap the Kedro project: its catalog gives the model, its conf the settings."""
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
     bootstrap_project(project_path)
     session = KedroSession.create(project_path=project_path, env=env)
-    context = (
-        session.load_context()
-    )  # kedro-mlflow's hook points MLflow at the store here
+    context = session.load_context()  # kedro-mlflow's hook points MLflow at the store here
     config = ServingConfig.from_conf(context.config_loader["serving"])
     catalog = context.catalog
 

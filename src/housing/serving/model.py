@@ -21,9 +21,7 @@ _METRIC_TAGS = ("test_rmse", "test_mae", "test_r2", "cv_rmse")
 
 
 def _fast_predict(pipeline: Pipeline) -> Callable[[np.ndarray, int], np.ndarray]:
-    transforms = [
-        step.transform for _, step in pipeline.steps[:-1]
-    ]  # no Pipeline overhead
+    transforms = [step.transform for _, step in pipeline.steps[:-1]]  # no Pipeline overhead
     estimator = pipeline[-1]
     booster = getattr(estimator, "booster_", None)
     if booster is not None:

@@ -48,9 +48,7 @@ def prediction_table(name: str, metadata: sa.MetaData) -> sa.Table:
 
 
 class PredictionLog:
-    def __init__(
-        self, uri: str, table: str = "predictions", sqlite_synchronous: str = "NORMAL"
-    ):
+    def __init__(self, uri: str, table: str = "predictions", sqlite_synchronous: str = "NORMAL"):
         url = sa.engine.make_url(uri)
         self.is_sqlite = url.get_backend_name() == "sqlite"
         if self.is_sqlite and url.database and url.database != ":memory:":
@@ -88,23 +86,17 @@ class PredictionLog:
                 .values(actual=actual, actual_at=now_iso())
             ).rowcount
             row = conn.execute(
-                sa.select(t.c.prediction, t.c.model_version, t.c.actual).where(
-                    t.c.request_id == request_id
-                )
+                sa.select(t.c.prediction, t.c.model_version, t.c.actual).where(t.c.request_id == request_id)
             ).first()
         if row is None:
             raise UnknownRequest(request_id)
         if not updated:
-            raise FeedbackConflict(
-                f"request {request_id} already has actual={row.actual}"
-            )
+            raise FeedbackConflict(f"request {request_id} already has actual={row.actual}")
         return {"prediction": row.prediction, "model_version": row.model_version}
 
     def count(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(
-                sa.select(sa.func.count()).select_from(self.table)
-            ).scalar_one()
+            return conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
 
     def close(self) -> None:
         self.engine.dispose()

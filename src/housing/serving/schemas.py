@@ -16,9 +16,7 @@ from housing.pipelines.data_processing.features import FEATURES
 
 
 def _number(description: str, example: float, **bounds: float):
-    return Annotated[
-        float, Field(strict=True, description=description, examples=[example], **bounds)
-    ]
+    return Annotated[float, Field(strict=True, description=description, examples=[example], **bounds)]
 
 
 # California's bounding box, with a little slack for rounding.
@@ -49,20 +47,14 @@ class House(BaseModel):
         },
     )
 
-    MedInc: _number(
-        "median household income, tens of thousands of $", 8.3252, gt=0, le=100
-    )
+    MedInc: _number("median household income, tens of thousands of $", 8.3252, gt=0, le=100)
     HouseAge: _number("median house age, years", 41.0, ge=0, le=200)
     AveRooms: _number("average rooms per household", 6.984127, gt=0, le=1000)
     AveBedrms: _number("average bedrooms per household", 1.02381, ge=0, le=1000)
     Population: _number("people living in the block group", 322.0, ge=1, le=1_000_000)
     AveOccup: _number("average people per household", 2.555556, gt=0, le=10_000)
-    Latitude: _number(
-        "degrees north, inside California", 37.88, ge=LATITUDE[0], le=LATITUDE[1]
-    )
-    Longitude: _number(
-        "degrees east, inside California", -122.23, ge=LONGITUDE[0], le=LONGITUDE[1]
-    )
+    Latitude: _number("degrees north, inside California", 37.88, ge=LATITUDE[0], le=LATITUDE[1])
+    Longitude: _number("degrees east, inside California", -122.23, ge=LONGITUDE[0], le=LONGITUDE[1])
 
     @model_validator(mode="after")
     def _bedrooms_are_rooms(self) -> House:
@@ -78,15 +70,11 @@ class House(BaseModel):
 
 class Batch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    houses: list[House] = Field(
-        min_length=1, description="houses to price, answered in the same order"
-    )
+    houses: list[House] = Field(min_length=1, description="houses to price, answered in the same order")
 
 
 class Prediction(BaseModel):
-    request_id: str = Field(
-        description="quote it in POST /feedback to attach the real value"
-    )
+    request_id: str = Field(description="quote it in POST /feedback to attach the real value")
     prediction: float = Field(description="predicted MedHouseVal, in units of $100,000")
     price_usd: float = Field(description="the same prediction in dollars")
 
@@ -106,9 +94,7 @@ class BatchResponse(BaseModel):
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     request_id: str = Field(min_length=1, max_length=64)
-    actual: float = Field(
-        strict=True, gt=0, le=1000, description="observed MedHouseVal, $100,000s"
-    )
+    actual: float = Field(strict=True, gt=0, le=1000, description="observed MedHouseVal, $100,000s")
 
 
 class FeedbackResponse(BaseModel):
@@ -124,15 +110,9 @@ class ModelInfo(BaseModel):
     alias: str
     candidate: str | None
     run_id: str | None
-    trained_at: str | None = Field(
-        description="when this version was registered (UTC, ISO 8601)"
-    )
-    metrics: dict[str, float] = Field(
-        description="test-set metrics recorded at training"
-    )
-    features: dict[str, dict] = Field(
-        description="input schema: each feature's description and bounds"
-    )
+    trained_at: str | None = Field(description="when this version was registered (UTC, ISO 8601)")
+    metrics: dict[str, float] = Field(description="test-set metrics recorded at training")
+    features: dict[str, dict] = Field(description="input schema: each feature's description and bounds")
 
 
 class Status(BaseModel):

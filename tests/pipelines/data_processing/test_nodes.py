@@ -35,16 +35,12 @@ def test_extra_columns_are_dropped(sample, rules):
 
 
 def test_empty_table_is_rejected(rules):
-    with pytest.raises(
-        DataValidationError, match=r"raw_housing is empty.*expected 9 columns"
-    ):
+    with pytest.raises(DataValidationError, match=r"raw_housing is empty.*expected 9 columns"):
         validate_raw_housing(pd.DataFrame(columns=list(COLUMNS)), rules)
 
 
 def test_missing_column_is_named(sample, rules):
-    with pytest.raises(
-        DataValidationError, match=r"missing column\(s\) \['AveOccup'\]"
-    ):
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['AveOccup'\]"):
         validate_raw_housing(sample.drop(columns="AveOccup"), rules)
 
 
@@ -69,9 +65,7 @@ def test_nan_names_column_and_rows(sample, rules):
 
 def test_infinite_value_is_rejected(sample, rules):
     sample.loc[4, "AveRooms"] = np.inf
-    with pytest.raises(
-        DataValidationError, match=r"AveRooms: must be finite; 1 row\(s\): 4"
-    ):
+    with pytest.raises(DataValidationError, match=r"AveRooms: must be finite; 1 row\(s\): 4"):
         validate_raw_housing(sample, rules)
 
 
@@ -79,10 +73,7 @@ def test_out_of_range_names_rule_and_truncates_rows(sample, rules):
     sample.loc[list(range(10)), "Latitude"] = 55.0
     with pytest.raises(DataValidationError) as err:
         validate_raw_housing(sample, rules)
-    assert (
-        "Latitude: must lie in [32.0, 42.5]; 10 row(s): 0, 1, 2, 3, 4 and 5 more outside"
-        in str(err.value)
-    )
+    assert "Latitude: must lie in [32.0, 42.5]; 10 row(s): 0, 1, 2, 3, 4 and 5 more outside" in str(err.value)
 
 
 def test_every_problem_is_reported_at_once(sample, rules):
@@ -100,9 +91,7 @@ def test_too_few_rows(raw_housing, rules):
 
 
 def test_split_is_exactly_the_studys(raw_housing, params):
-    train, test = split_train_test(
-        validate_raw_housing(raw_housing, params["validation"]), params["split"]
-    )
+    train, test = split_train_test(validate_raw_housing(raw_housing, params["validation"]), params["split"])
     _, expected_test = train_test_split(raw_housing, test_size=0.2, random_state=42)
     assert len(test) == 4_128 and len(train) == 16_512
     assert test.index.equals(expected_test.index)

@@ -10,11 +10,19 @@ from housing.pipelines.modelling.estimators import make_storage
 
 WORKER = textwrap.dedent(
     """
-    import sys
+    import sys, time
+    from pathlib import Path
     import pandas as pd
     from housing.pipelines.modelling.nodes import tune_hyperparameters
 
-    data = pd.read_csv(sys.argv[1]).sample(600, random_state=0)
+    # start together (bounded wait), or the first worker finishes the budget alone
+    barrier = Path(sys.argv[4])
+    (barrier / f"ready-{sys.argv[3]}").touch()
+    deadline = time.monotonic() + 60
+    while len(list(barrier.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    data = pd.read_csv(sys.argv[1]).sample(3000, random_state=0)
     candidate = {
         "name": "ridge", "estimator": "sklearn.linear_model.Ridge", "scale": True,
         "search_space": {"alpha": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
@@ -33,7 +41,7 @@ def test_two_workers_share_one_study(tmp_path):
     storage = f"journal:{tmp_path / 'optuna-journal.log'}"
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(raw_csv_path()), storage, str(seed)]
+            [sys.executable, "-c", WORKER, str(raw_csv_path()), storage, str(seed), str(tmp_path)]
         )
         for seed in (1, 2)
     ]

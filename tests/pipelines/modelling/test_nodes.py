@@ -28,9 +28,7 @@ RIDGE = {
     "estimator": "sklearn.linear_model.Ridge",
     "scale": True,
     "fixed": {"fit_intercept": True},
-    "search_space": {
-        "alpha": {"type": "float", "low": 0.01, "high": 10.0, "log": True}
-    },
+    "search_space": {"alpha": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
     "n_trials": 3,
 }
 FEATURES_CFG = {"rotation_degrees": [45], "n_clusters": 0, "n_neighbors": 5}
@@ -57,9 +55,7 @@ def test_build_model_follows_configuration():
         Ridge,
     ]
     assert model.named_steps["model"].alpha == 2.0
-    assert (
-        build_model({**RIDGE, "scale": False}, {}, FEATURES_CFG).steps[1][0] == "model"
-    )
+    assert build_model({**RIDGE, "scale": False}, {}, FEATURES_CFG).steps[1][0] == "model"
 
 
 def test_suggest_draws_each_type_and_rejects_unknown():
@@ -70,20 +66,14 @@ def test_suggest_draws_each_type_and_rejects_unknown():
         "c": {"type": "categorical", "choices": ["x", "y"]},
     }
     drawn = suggest(trial, space)
-    assert (
-        drawn["a"] in {1, 2, 3}
-        and 0.1 <= drawn["b"] <= 1.0
-        and drawn["c"] in {"x", "y"}
-    )
+    assert drawn["a"] in {1, 2, 3} and 0.1 <= drawn["b"] <= 1.0 and drawn["c"] in {"x", "y"}
     with pytest.raises(ValueError, match=r"search_space.d: unknown type 'uniform'"):
         suggest(trial, {"d": {"type": "uniform", "low": 0, "high": 1}})
 
 
 def test_make_storage(tmp_path):
     assert make_storage(None) is None
-    assert (
-        type(make_storage(f"journal:{tmp_path / 'j.log'}")).__name__ == "JournalStorage"
-    )
+    assert type(make_storage(f"journal:{tmp_path / 'j.log'}")).__name__ == "JournalStorage"
     assert type(make_storage(f"sqlite:///{tmp_path / 'o.db'}")).__name__ == "RDBStorage"
 
 
@@ -134,18 +124,12 @@ def test_comparison_reports():
     assert "| random_forest | 0.51 | 0.33 | 0.80 |" in markdown
     fig = plot_comparison(table, REFERENCE)
     ax = fig.axes[0]
-    assert "RMSE" in ax.get_xlabel() and [
-        t.get_text() for t in ax.get_yticklabels()
-    ] == ["b", "a"]
+    assert "RMSE" in ax.get_xlabel() and [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]
     metrics = comparison_to_mlflow_metrics(table)
     assert metrics["b.test_rmse"] == {"value": 0.4, "step": 0}
     assert metrics["best.test_rmse"]["value"] == 0.4
     best = select_best_candidate(table, a="model-a", b="model-b")
-    assert (
-        best["candidate"] == "b"
-        and best["model"] == "model-b"
-        and best["metrics"]["test_rmse"] == 0.4
-    )
+    assert best["candidate"] == "b" and best["model"] == "model-b" and best["metrics"]["test_rmse"] == 0.4
 
 
 @pytest.mark.parametrize(
@@ -172,14 +156,9 @@ def test_decide_promotion_both_ways(split):
     )
     assert release["promote"] is False and decision["promoted"] is False
     assert decision["champion_before"]["version"] == 3
-    release, decision = decide_promotion(
-        best, {}, test, {"min_improvement": 0.0, "input_example_rows": 2}
-    )
+    release, decision = decide_promotion(best, {}, test, {"min_improvement": 0.0, "input_example_rows": 2})
     assert release["promote"] is True and "no current champion" in release["reason"]
-    assert (
-        list(release["input_example"].columns) == list(FEATURES)
-        and len(release["input_example"]) == 2
-    )
+    assert list(release["input_example"].columns) == list(FEATURES) and len(release["input_example"]) == 2
     json.dumps(decision)
 
 

@@ -12,9 +12,7 @@ from housing.pipelines.modelling import create_pipeline
 from housing.pipelines.modelling.pipeline import CANDIDATES
 
 
-def test_candidates_are_tuned_compared_and_the_best_selected(
-    raw_housing, light_params, tmp_path
-):
+def test_candidates_are_tuned_compared_and_the_best_selected(raw_housing, light_params, tmp_path):
     data = raw_housing.sample(1_500, random_state=1)
     catalog = DataCatalog(
         datasets={

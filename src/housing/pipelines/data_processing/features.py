@@ -44,17 +44,14 @@ def as_feature_matrix(X) -> np.ndarray:
     arr = np.asarray(X, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != len(FEATURES):
         raise ValueError(
-            f"expected a 2-D array with {len(FEATURES)} columns {list(FEATURES)}, "
-            f"got shape {arr.shape}"
+            f"expected a 2-D array with {len(FEATURES)} columns {list(FEATURES)}, got shape {arr.shape}"
         )
     return arr
 
 
 def _planar_km(lat: np.ndarray, lon: np.ndarray, ref_lat: float) -> np.ndarray:
     """Project coordinates onto a local plane in km, good enough within one state."""
-    return np.column_stack(
-        (lat * _KM_PER_DEG_LAT, lon * _KM_PER_DEG_LAT * np.cos(np.radians(ref_lat)))
-    )
+    return np.column_stack((lat * _KM_PER_DEG_LAT, lon * _KM_PER_DEG_LAT * np.cos(np.radians(ref_lat))))
 
 
 class GeoFeatures(TransformerMixin, BaseEstimator):
@@ -92,16 +89,12 @@ class GeoFeatures(TransformerMixin, BaseEstimator):
         self._fit(arr, y)
         out = self._base_features(arr)
         if self.n_neighbors:
-            out = np.column_stack(
-                (out, self._neighbour_features(arr, leave_one_out=True))
-            )
+            out = np.column_stack((out, self._neighbour_features(arr, leave_one_out=True)))
         return out
 
     def _fit(self, arr: np.ndarray, y) -> None:
         if self.n_neighbors and y is None:
-            raise ValueError(
-                "GeoFeatures with n_neighbors > 0 needs the target y to fit"
-            )
+            raise ValueError("GeoFeatures with n_neighbors > 0 needs the target y to fit")
         self.n_features_in_ = len(FEATURES)
         self.ref_lat_ = float(np.mean(arr[:, _COL["Latitude"]]))
         cities = self.cities or {}
@@ -131,18 +124,14 @@ class GeoFeatures(TransformerMixin, BaseEstimator):
         arr = as_feature_matrix(X)
         out = self._base_features(arr)
         if self.n_neighbors:
-            out = np.column_stack(
-                (out, self._neighbour_features(arr, leave_one_out=False))
-            )
+            out = np.column_stack((out, self._neighbour_features(arr, leave_one_out=False)))
         return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray(self.feature_names_out_, dtype=object)
 
     def _xy(self, arr: np.ndarray) -> np.ndarray:
-        return _planar_km(
-            arr[:, _COL["Latitude"]], arr[:, _COL["Longitude"]], self.ref_lat_
-        )
+        return _planar_km(arr[:, _COL["Latitude"]], arr[:, _COL["Longitude"]], self.ref_lat_)
 
     def _base_features(self, arr: np.ndarray) -> np.ndarray:
         c = _COL

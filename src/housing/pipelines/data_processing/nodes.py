@@ -43,8 +43,7 @@ def validate_raw_housing(raw: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFra
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise DataValidationError(
-            f"raw_housing is missing column(s) {missing}; expected {list(COLUMNS)}, "
-            f"found {list(raw.columns)}"
+            f"raw_housing is missing column(s) {missing}; expected {list(COLUMNS)}, found {list(raw.columns)}"
         )
     extra = [c for c in raw.columns if c not in COLUMNS]
     if extra:
@@ -62,50 +61,35 @@ def validate_raw_housing(raw: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFra
                 f"non-numeric values such as {examples}"
             )
         if raw[column].isna().any():
-            problems.append(
-                f"{column}: must not be missing (NaN); {_rows(raw[column].isna(), limit)}"
-            )
+            problems.append(f"{column}: must not be missing (NaN); {_rows(raw[column].isna(), limit)}")
         finite = values.notna()
         infinite = finite & ~np.isfinite(values.where(finite, 0.0))
         if infinite.any():
-            problems.append(
-                f"{column}: must be finite; {_rows(infinite, limit)} are ±inf"
-            )
+            problems.append(f"{column}: must be finite; {_rows(infinite, limit)} are ±inf")
         low, high = rules["ranges"][column]
         out = finite & ~infinite & ~values.between(low, high)
         if out.any():
-            problems.append(
-                f"{column}: must lie in [{low}, {high}]; {_rows(out, limit)} outside"
-            )
+            problems.append(f"{column}: must lie in [{low}, {high}]; {_rows(out, limit)} outside")
         table[column] = values.astype(np.float64)
 
     if len(raw) < rules["min_rows"]:
-        problems.append(
-            f"table: must have at least {rules['min_rows']} rows; it has {len(raw)}"
-        )
+        problems.append(f"table: must have at least {rules['min_rows']} rows; it has {len(raw)}")
     if problems:
         raise DataValidationError(
-            f"raw_housing failed validation ({len(problems)} problem(s)):\n  - "
-            + "\n  - ".join(problems)
+            f"raw_housing failed validation ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
         )
     logger.info("raw_housing: %d rows pass validation", len(table))
     return table
 
 
-def split_train_test(
-    data: pd.DataFrame, split: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_train_test(data: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The original study's split on the full table: the test rows never change.
 
     ``train_test_split(test_size=0.2, random_state=42)`` on the validated table picks
     the same 4,128 test rows every run, so every metric compares with the study's.
     """
-    train, test = train_test_split(
-        data, test_size=split["test_size"], random_state=split["random_state"]
-    )
-    logger.info(
-        "Split %d rows into %d train / %d test", len(data), len(train), len(test)
-    )
+    train, test = train_test_split(data, test_size=split["test_size"], random_state=split["random_state"])
+    logger.info("Split %d rows into %d train / %d test", len(data), len(train), len(test))
     return train, test
 
 
@@ -135,7 +119,5 @@ def clean_training_rows(train: pd.DataFrame, cleaning: dict[str, Any]) -> pd.Dat
         keep &= ~dup
     cleaned = train.loc[keep]
     if cleaned.empty:
-        raise DataValidationError(
-            "cleaning dropped every training row: check parameters 'cleaning'"
-        )
+        raise DataValidationError("cleaning dropped every training row: check parameters 'cleaning'")
     return cleaned

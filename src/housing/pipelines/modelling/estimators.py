@@ -12,9 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from housing.pipelines.data_processing.features import GeoFeatures
 
 
-def build_model(
-    candidate: dict[str, Any], params: dict[str, Any], features: dict[str, Any]
-) -> Pipeline:
+def build_model(candidate: dict[str, Any], params: dict[str, Any], features: dict[str, Any]) -> Pipeline:
     """``GeoFeatures -> [StandardScaler] -> estimator``: the one object that is registered.
 
     The estimator class is a dotted path in ``parameters_modelling.yml``; ``params`` (the
@@ -24,9 +22,7 @@ def build_model(
     steps: list[tuple[str, Any]] = [("features", GeoFeatures(**features))]
     if candidate.get("scale", False):
         steps.append(("scale", StandardScaler()))
-    steps.append(
-        ("model", estimator_cls(**{**(candidate.get("fixed") or {}), **params}))
-    )
+    steps.append(("model", estimator_cls(**{**(candidate.get("fixed") or {}), **params})))
     return Pipeline(steps)
 
 
@@ -44,15 +40,11 @@ def suggest(trial: optuna.Trial, space: dict[str, dict[str, Any]]) -> dict[str, 
                 log=spec.get("log", False),
             )
         elif kind == "float":
-            params[name] = trial.suggest_float(
-                name, spec["low"], spec["high"], log=spec.get("log", False)
-            )
+            params[name] = trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False))
         elif kind == "categorical":
             params[name] = trial.suggest_categorical(name, spec["choices"])
         else:
-            raise ValueError(
-                f"search_space.{name}: unknown type {kind!r}; use int, float or categorical"
-            )
+            raise ValueError(f"search_space.{name}: unknown type {kind!r}; use int, float or categorical")
     return params
 
 

@@ -56,9 +56,7 @@ def tune_hyperparameters(
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, candidate.get("search_space"))
-        scores = cross_validate(
-            build_model(candidate, params, features), X, y, cv=cv, scoring=_SCORING
-        )
+        scores = cross_validate(build_model(candidate, params, features), X, y, cv=cv, scoring=_SCORING)
         trial.set_user_attr("worker", worker)
         trial.set_user_attr("cv_rmse_std", float(np.std(-scores["test_rmse"])))
         trial.set_user_attr("cv_mae", float(np.mean(-scores["test_mae"])))
@@ -67,9 +65,7 @@ def tune_hyperparameters(
         return float(np.mean(-scores["test_rmse"]))
 
     optuna.logging.set_verbosity(
-        optuna.logging.WARNING
-        if tuning.get("show_progress_bar")
-        else optuna.logging.INFO
+        optuna.logging.WARNING if tuning.get("show_progress_bar") else optuna.logging.INFO
     )
     study = optuna.create_study(
         study_name=f"{tuning['study_prefix']}-{name}",
@@ -101,13 +97,8 @@ def tune_hyperparameters(
         "name": name,
         "best_params": dict(best.params),
         "cv_rmse": float(best.value),
-        **{
-            k: best.user_attrs[k]
-            for k in ("cv_rmse_std", "cv_mae", "cv_r2", "fit_seconds")
-        },
-        "n_trials": len(
-            study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        ),
+        **{k: best.user_attrs[k] for k in ("cv_rmse_std", "cv_mae", "cv_r2", "fit_seconds")},
+        "n_trials": len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))),
     }
     logger.info(
         "Tuned %s: CV RMSE %.4f ± %.4f with %s",
@@ -138,9 +129,7 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
     }
 
 
-def evaluate_candidate(
-    model: Pipeline, test: pd.DataFrame, tuned: dict[str, Any]
-) -> dict[str, Any]:
+def evaluate_candidate(model: Pipeline, test: pd.DataFrame, tuned: dict[str, Any]) -> dict[str, Any]:
     """CV metrics from tuning next to RMSE/MAE/R² on the fixed test set."""
     start = time.perf_counter()
     predictions = model.predict(test.loc[:, list(FEATURES)])
@@ -162,9 +151,7 @@ def compare_candidates(**metrics: dict[str, Any]) -> pd.DataFrame:
     return table.sort_values("test_rmse", kind="stable").reset_index(drop=True)
 
 
-def comparison_to_markdown(
-    comparison: pd.DataFrame, reference: dict[str, dict[str, float]]
-) -> str:
+def comparison_to_markdown(comparison: pd.DataFrame, reference: dict[str, dict[str, float]]) -> str:
     """The comparison as a Markdown table, with the earlier study's table below it."""
     cols = [
         "candidate",
@@ -183,11 +170,7 @@ def comparison_to_markdown(
         "| " + " | ".join("---" for _ in cols) + " |",
     ]
     for row in comparison[cols].itertuples(index=False):
-        lines.append(
-            "| "
-            + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row)
-            + " |"
-        )
+        lines.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
     lines += [
         "",
         "## Earlier study (scikit-learn defaults, same split)",
@@ -196,15 +179,12 @@ def comparison_to_markdown(
         "| --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {name} | {m['rmse']:.2f} | {m['mae']:.2f} | {m['r2']:.2f} |"
-        for name, m in reference.items()
+        f"| {name} | {m['rmse']:.2f} | {m['mae']:.2f} | {m['r2']:.2f} |" for name, m in reference.items()
     ]
     return "\n".join(lines) + "\n"
 
 
-def plot_comparison(
-    comparison: pd.DataFrame, reference: dict[str, dict[str, float]]
-) -> Figure:
+def plot_comparison(comparison: pd.DataFrame, reference: dict[str, dict[str, float]]) -> Figure:
     """CV RMSE (± std across folds) beside test RMSE, against the earlier study's best."""
     # a bare Figure (no pyplot): no global state, no GUI backend, nothing to close
     fig = Figure(figsize=(8, 0.9 * len(comparison) + 1.8), dpi=110)
@@ -234,8 +214,7 @@ def plot_comparison(
     ax.set_title("California Housing: tuned candidates")
     ax.set_xlim(
         0,
-        max(comparison["cv_rmse"].max(), comparison["test_rmse"].max(), best_reference)
-        * 1.12,
+        max(comparison["cv_rmse"].max(), comparison["test_rmse"].max(), best_reference) * 1.12,
     )
     ax.legend(
         loc="upper center",
@@ -266,9 +245,7 @@ def comparison_to_mlflow_metrics(
     return metrics
 
 
-def select_best_candidate(
-    comparison: pd.DataFrame, **models: Pipeline
-) -> dict[str, Any]:
+def select_best_candidate(comparison: pd.DataFrame, **models: Pipeline) -> dict[str, Any]:
     """The candidate with the lowest test RMSE, with its model and metrics."""
     row = comparison.iloc[0].to_dict()
     name = row.pop("candidate")
@@ -332,14 +309,10 @@ def decide_promotion(
     release = {
         "model": best["model"],
         "candidate": best["candidate"],
-        "metrics": {
-            k: metrics[k] for k in ("test_rmse", "test_mae", "test_r2", "cv_rmse")
-        },
+        "metrics": {k: metrics[k] for k in ("test_rmse", "test_mae", "test_r2", "cv_rmse")},
         "promote": promote,
         "reason": reason,
-        "input_example": test.loc[:, list(FEATURES)].head(
-            promotion.get("input_example_rows", 5)
-        ),
+        "input_example": test.loc[:, list(FEATURES)].head(promotion.get("input_example_rows", 5)),
     }
     decision = {
         "candidate": best["candidate"],
