@@ -59,8 +59,9 @@ RULES = [
     RULES,
     ids=[f"{list(c)[0]}={list(c.values())[0]!r}" for c, _, _ in RULES],
 )
-def test_each_rule_is_a_422_naming_field_and_rule(client, logged, change, loc, rule):
-    response = client.post("/predict", json={**HOUSE, **change})
+@pytest.mark.parametrize("endpoint", ["/predict", "/explain"])
+def test_each_rule_is_a_422_naming_field_and_rule(client, logged, change, loc, rule, endpoint):
+    response = client.post(endpoint, json={**HOUSE, **change})
     assert response.status_code == 422
     errors = response.json()["detail"]
     assert [(e["loc"], e["type"]) for e in errors] == [(loc, rule)]
@@ -211,3 +212,20 @@ def test_openapi_documents_endpoints_with_examples(client):
     assert house["examples"][0]["MedInc"] == 8.3252
     assert house["additionalProperties"] is False
     assert client.get("/docs").status_code == 200
+
+
+def test_explain_adds_up_to_the_prediction(client, logged, fitted_models):
+    response = client.post("/explain", json=HOUSE)
+    assert response.status_code == 200
+    body = response.json()
+    expected = fitted_models[1].predict(np.array([[HOUSE[f] for f in FEATURES]]))[0]
+    assert body["prediction"] == pytest.approx(expected, rel=1e-12)
+    assert body["model_version"] == 1
+    total = body["base_value"] + sum(c["value"] for c in body["contributions"])
+    assert total == pytest.approx(body["prediction"], rel=1e-6)
+    grouped = body["base_value"] + sum(g["value"] for g in body["groups"])
+    assert grouped == pytest.approx(body["prediction"], rel=1e-6)
+    magnitudes = [abs(c["value"]) for c in body["contributions"]]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+    assert {g["name"] for g in body["groups"]} >= {"Location", "MedInc"}
+    assert logged().empty  # an explanation is not a served prediction

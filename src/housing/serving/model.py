@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.pipeline import Pipeline
+
+from housing.pipelines.data_processing.features import FEATURES
+from housing.pipelines.explainability.nodes import Explainer
 
 _METRIC_TAGS = ("test_rmse", "test_mae", "test_r2", "cv_rmse")
 
@@ -50,10 +54,19 @@ class ServingModel:
     candidate: str | None = None
     registered_at: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    explain_rows: bool = True
     _predict: Callable[[np.ndarray, int], np.ndarray] = field(init=False, repr=False)
+    explainer: Any = field(init=False, repr=False, default=None)
+    explainer_error: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._predict = _fast_predict(self.pipeline)
+        if self.explain_rows:
+            # built with the model (seconds for a big forest), so a swap brings both at once
+            try:
+                self.explainer = Explainer(self.pipeline)
+            except (TypeError, ValueError) as exc:  # e.g. a linear model needs background rows
+                self.explainer_error = f"{type(exc).__name__}: {exc}"
 
     @classmethod
     def from_champion(cls, champion: dict[str, Any]) -> ServingModel:
@@ -69,6 +82,11 @@ class ServingModel:
             registered_at=champion.get("registered_at"),
             metrics={k: float(tags[k]) for k in _METRIC_TAGS if k in tags},
         )
+
+    def explain(self, X: np.ndarray) -> tuple[float, pd.Series]:
+        """SHAP base value and per-feature contributions of one raw row."""
+        base, contributions = self.explainer.explain(pd.DataFrame(X, columns=list(FEATURES)))
+        return float(base), contributions.iloc[0]
 
     def predict(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
         """Predict raw feature rows (numpy, in ``FEATURES`` order)."""

@@ -125,3 +125,24 @@ class Reloaded(BaseModel):
     previous_version: int | None
     model_version: int
     changed: bool
+
+
+class Contribution(BaseModel):
+    name: str
+    value: float = Field(description="SHAP contribution to MedHouseVal, $100,000s")
+
+
+class ExplainResponse(BaseModel):
+    model_name: str
+    model_version: int
+    prediction: float = Field(description="predicted MedHouseVal, $100,000s")
+    price_usd: float
+    base_value: float = Field(description="the model's average prediction, where contributions start")
+    contributions: list[Contribution] = Field(
+        description="each engineered feature's SHAP value, largest magnitude first; "
+        "base_value + their sum = prediction"
+    )
+    groups: list[Contribution] = Field(
+        description="the same summed into what a person reasons about (Location, MedInc, ...), "
+        "largest magnitude first"
+    )
