@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from housing.pipelines import data_processing, explainability, modelling
+from housing.pipelines import data_processing, explainability, modelling, monitoring
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -22,5 +22,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         "data_processing": processing,
         "tuning": processing + modelling.create_tuning_pipeline(),
         "training": training,
+        "drift": monitoring.create_drift_pipeline(),
         "__default__": training,
     }

@@ -59,6 +59,7 @@ class Registry:
         self.fitted_models = fitted_models
         self.version_now = version
         self.error: Exception | None = None
+        self.reports: dict[str, object] = {}  # monitoring outputs by catalog name
 
     def load(self):
         if self.error:
@@ -68,8 +69,15 @@ class Registry:
     def version(self):
         return self.version_now
 
+    def report(self, name: str):
+        if name not in self.reports:
+            raise LookupError(f"{name}: nothing saved yet")
+        return self.reports[name]
+
     def source(self) -> ModelSource:
-        return ModelSource(load=self.load, version=self.version, describe="the test registry")
+        return ModelSource(
+            load=self.load, version=self.version, describe="the test registry", report=self.report
+        )
 
 
 @pytest.fixture

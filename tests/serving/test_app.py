@@ -229,3 +229,43 @@ def test_explain_adds_up_to_the_prediction(client, logged, fitted_models):
     assert magnitudes == sorted(magnitudes, reverse=True)
     assert {g["name"] for g in body["groups"]} >= {"Location", "MedInc"}
     assert logged().empty  # an explanation is not a served prediction
+
+
+SUMMARY = {
+    "generated_at": "2026-11-26T12:00:00+00:00",
+    "dataset_drift": True,
+    "drift_share": 0.33,
+    "drift_share_threshold": 0.3,
+    "n_drifted_columns": 3,
+    "n_reference": 5000,
+    "n_current": 2000,
+    "window": {"from": "2026-11-26T10:00:00+00:00", "to": "2026-11-26T11:00:00+00:00"},
+    "model_versions": {"1": 2000},
+    "columns": [
+        {
+            "column": "MedInc",
+            "method": "Wasserstein distance (normed)",
+            "score": 0.27,
+            "threshold": 0.1,
+            "drifted": True,
+        }
+    ],
+    "performance": {"rmse": 0.69, "mae": 0.45, "r2": 0.76, "n_labelled": 2000},
+    "report_url": "/monitoring/drift/report",
+}
+
+
+def test_drift_endpoints_before_any_report(client):
+    for path in ("/monitoring/drift", "/monitoring/drift/report"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert "kedro run --pipelines=drift" in response.json()["detail"]
+
+
+def test_drift_endpoints_serve_the_latest_report(client, registry):
+    registry.reports = {"drift_summary": SUMMARY, "drift_report": "<!doctype html><p>report</p>"}
+    summary = client.get("/monitoring/drift")
+    assert summary.status_code == 200 and summary.json() == SUMMARY
+    report = client.get("/monitoring/drift/report")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert "<p>report</p>" in report.text

@@ -25,6 +25,8 @@ OPERATIONS = [
     ("GET", "/ready"),
     ("GET", "/model"),
     ("GET", "/metrics"),
+    ("GET", "/monitoring/drift"),
+    ("GET", "/monitoring/drift/report"),
 ]
 
 

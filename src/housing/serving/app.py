@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -45,6 +45,7 @@ from housing.serving.schemas import (
     Batch,
     BatchResponse,
     Contribution,
+    DriftSummary,
     ExplainResponse,
     Feedback,
     FeedbackResponse,
@@ -74,6 +75,8 @@ class ServingConfig:
     admin_token: str | None = None
     batch_threads: int = 2
     model_dataset: str = "current_champion"
+    drift_summary_dataset: str = "drift_summary"
+    drift_report_dataset: str = "drift_report"
 
     @classmethod
     def from_conf(cls, conf: dict[str, Any]) -> ServingConfig:
@@ -97,6 +100,7 @@ class ModelSource:
     load: Callable[[], ServingModel | None]
     version: Callable[[], int | None]
     describe: str = "the MLflow registry"
+    report: Callable[[str], Any] | None = None  # a monitoring output by catalog name
 
 
 NOT_READY = (
@@ -425,6 +429,44 @@ async def reload(serving: Serving = Depends(get_serving)) -> Reloaded:
     )
 
 
+NO_DRIFT_REPORT = "no drift report yet: run `kedro run --pipelines=drift` (it needs logged predictions)"
+
+
+async def _monitoring_output(serving: Serving, name: str) -> Any:
+    if serving.source.report is None:
+        raise HTTPException(404, NO_DRIFT_REPORT)
+    try:
+        return await run_in_threadpool(serving.source.report, name)
+    except Exception as exc:  # the catalog's DatasetError: nothing written yet
+        logger.info("No %s to serve: %s", name, exc)
+        raise HTTPException(404, NO_DRIFT_REPORT) from None
+
+
+@router.get(
+    "/monitoring/drift",
+    response_model=DriftSummary,
+    responses={404: {"description": "no drift report yet"}},
+    tags=["monitor"],
+)
+async def drift_summary(serving: Serving = Depends(get_serving)) -> DriftSummary:
+    """The latest drift verdict: dataset drift, each column's test and score, and the
+    model's error on production rows that got ground truth."""
+    return DriftSummary.model_validate(
+        await _monitoring_output(serving, serving.config.drift_summary_dataset)
+    )
+
+
+@router.get(
+    "/monitoring/drift/report",
+    response_class=HTMLResponse,
+    responses={404: {"description": "no drift report yet"}},
+    tags=["monitor"],
+)
+async def drift_report(serving: Serving = Depends(get_serving)) -> HTMLResponse:
+    """The latest Evidently report (HTML)."""
+    return HTMLResponse(await _monitoring_output(serving, serving.config.drift_report_dataset))
+
+
 async def validation_failed(_request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 (field in ``loc``, rule in ``type``/``msg``), made always
     serialisable: a NaN input would otherwise turn the 422 into a 500."""
@@ -485,7 +527,7 @@ def kedro_source(project_path: Path, env: str | None) -> tuple[ServingConfig, Mo
     def version() -> int | None:
         return catalog[config.model_dataset].current_version()
 
-    return config, ModelSource(load=load, version=version)
+    return config, ModelSource(load=load, version=version, report=catalog.load)
 
 
 def create_app_from_project() -> FastAPI:

@@ -146,3 +146,28 @@ class ExplainResponse(BaseModel):
         description="the same summed into what a person reasons about (Location, MedInc, ...), "
         "largest magnitude first"
     )
+
+
+class DriftColumn(BaseModel):
+    column: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+class DriftSummary(BaseModel):
+    """The latest `kedro run --pipelines=drift` verdict."""
+
+    generated_at: str
+    dataset_drift: bool
+    drift_share: float = Field(description="share of drifted columns (8 inputs + the prediction)")
+    drift_share_threshold: float
+    n_drifted_columns: int
+    n_reference: int
+    n_current: int
+    window: dict[str, str]
+    model_versions: dict[str, int]
+    columns: list[DriftColumn]
+    performance: dict[str, float] | None = Field(description="RMSE, MAE, R² on labelled production rows")
+    report_url: str

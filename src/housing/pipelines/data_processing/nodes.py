@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from housing.errors import HousingError
 from housing.pipelines.data_processing.features import FEATURES, TARGET
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 COLUMNS: tuple[str, ...] = (*FEATURES, TARGET)
 
 
-class DataValidationError(ValueError):
+class DataValidationError(HousingError):
     """The raw table breaks a rule; the message names the column, rule and rows."""
 
 

@@ -1,0 +1,37 @@
+"""`kedro run --pipelines=drift`: the prediction log against the training data."""
+
+from kedro.pipeline import Pipeline, node
+
+from housing.pipelines.monitoring.nodes import build_reference, detect_drift, keep_history, select_window
+
+
+def create_drift_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                select_window,
+                inputs=["prediction_log", "params:drift.window"],
+                outputs="production_window",
+                name="select_production_window",
+            ),
+            node(
+                build_reference,
+                inputs=["model_input_train", "champion_model", "params:drift.reference"],
+                outputs="drift_reference",
+                name="build_drift_reference",
+            ),
+            node(
+                detect_drift,
+                inputs=["drift_reference", "production_window", "params:drift"],
+                outputs=["drift_report", "drift_summary", "drift_metrics"],
+                name="detect_drift",
+            ),
+            node(
+                keep_history,
+                inputs=["drift_report", "drift_summary"],
+                outputs=["drift_report_history", "drift_summary_history"],
+                name="keep_drift_history",
+            ),
+        ],
+        tags=["monitoring", "drift"],
+    )

@@ -1,0 +1,74 @@
+"""Production traffic you can replay: scenarios built on the held-out (test) rows.
+
+Each returns the eight features in request order plus ``actual`` (the ground truth that
+arrives later through POST /feedback) and ``t`` (0 -> 1: how far into the scenario a row
+is, for shifts that grow over time). Seeded: the same parameters give the same traffic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from housing.pipelines.data_processing.features import FEATURES, TARGET
+
+
+def _draw(rows: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    idx = rng.choice(len(rows), size=n, replace=n > len(rows))
+    return rows.iloc[idx].reset_index(drop=True)
+
+
+def stable(test: pd.DataFrame, n: int, rng: np.random.Generator, **_: Any) -> pd.DataFrame:
+    """Rows drawn from the held-out data: the distribution the model was trained on."""
+    return _draw(test, n, rng)
+
+
+def inflation(
+    test: pd.DataFrame,
+    n: int,
+    rng: np.random.Generator,
+    medinc_growth: float,
+    population_growth: float,
+    bedrooms_growth: float,
+    price_growth: float,
+    **_: Any,
+) -> pd.DataFrame:
+    """Incomes and prices rising over time, people moving in: each factor grows linearly
+    from 1 to 1 + growth across the scenario (MedInc moderately, Population and AveBedrms
+    strongly). Bedrooms stay within rooms, as the API requires."""
+    rows = _draw(test, n, rng)
+    t = np.linspace(0.0, 1.0, n)
+    rows["MedInc"] = rows["MedInc"] * (1 + medinc_growth * t)
+    rows["Population"] = np.round(rows["Population"] * (1 + population_growth * t))
+    rows["AveBedrms"] = np.minimum(rows["AveBedrms"] * (1 + bedrooms_growth * t), rows["AveRooms"])
+    rows[TARGET] = rows[TARGET] * (1 + price_growth * t)
+    return rows
+
+
+def geographic(
+    test: pd.DataFrame, n: int, rng: np.random.Generator, max_latitude: float, **_: Any
+) -> pd.DataFrame:
+    """Traffic from one region only (south of ``max_latitude``: Los Angeles, San Diego)."""
+    south = test[test["Latitude"] <= max_latitude]
+    if south.empty:
+        raise ValueError(f"geographic: no held-out rows at Latitude <= {max_latitude}")
+    return _draw(south, n, rng)
+
+
+SCENARIOS = {"stable": stable, "inflation": inflation, "geographic": geographic}
+
+
+def make_scenario(test: pd.DataFrame, name: str, n: int, settings: dict[str, Any]) -> pd.DataFrame:
+    """``n`` rows of scenario ``name`` with its ``settings`` (seed and shift sizes)."""
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    rng = np.random.default_rng(settings.get("seed", 0))
+    rows = SCENARIOS[name](test, n, rng, **{k: v for k, v in settings.items() if k != "seed"})
+    out = rows.loc[:, list(FEATURES)].astype(float)
+    out["actual"] = rows[TARGET].to_numpy()
+    out["t"] = np.linspace(0.0, 1.0, n)
+    return out

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from housing.pipelines.data_processing.features import FEATURES
+from housing.pipelines.monitoring.scenarios import make_scenario
+
+
+@pytest.fixture
+def test_rows(split):
+    return split[1]
+
+
+def test_scenarios_are_seeded(test_rows, params):
+    settings = params["simulation"]["scenarios"]["inflation"]
+    first = make_scenario(test_rows, "inflation", 500, settings)
+    again = make_scenario(test_rows, "inflation", 500, settings)
+    other = make_scenario(test_rows, "inflation", 500, {**settings, "seed": 99})
+    assert first.equals(again) and not first.equals(other)
+    assert list(first.columns) == [*FEATURES, "actual", "t"]
+
+
+def test_inflation_grows_over_time_and_keeps_api_rules(test_rows):
+    settings = {
+        "seed": 0,
+        "medinc_growth": 0.3,
+        "population_growth": 1.5,
+        "bedrooms_growth": 0.6,
+        "price_growth": 0.4,
+    }
+    rows = make_scenario(test_rows, "inflation", 4_128, settings)
+    late, early = rows[rows["t"] > 0.9], rows[rows["t"] < 0.1]
+    ratio = late["MedInc"].median() / early["MedInc"].median()
+    assert 1.1 < ratio < 1.6
+    assert (rows["AveBedrms"] <= rows["AveRooms"]).all()
+    assert (rows["Population"] >= 1).all()
+
+
+def test_geographic_is_the_south_only(test_rows):
+    rows = make_scenario(test_rows, "geographic", 1_000, {"seed": 0, "max_latitude": 34.5})
+    assert rows["Latitude"].max() <= 34.5
+
+
+def test_stable_draws_held_out_rows(test_rows):
+    rows = make_scenario(test_rows, "stable", 100, {"seed": 0})
+    merged = rows.merge(test_rows, on=list(FEATURES))
+    assert len(merged) >= 100
+    np.testing.assert_array_equal(rows["t"], np.linspace(0, 1, 100))
+
+
+def test_unknown_scenario_and_bad_count(test_rows):
+    with pytest.raises(
+        ValueError, match=r"unknown scenario 'crash'; choose one of \['geographic', 'inflation', 'stable'\]"
+    ):
+        make_scenario(test_rows, "crash", 10, {})
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        make_scenario(test_rows, "stable", 0, {})

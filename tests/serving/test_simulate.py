@@ -1,0 +1,39 @@
+"""housing.simulate (traffic replay) against the real app; lives with the serving fixtures."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from housing.pipelines.monitoring.scenarios import make_scenario
+from housing.serving.app import create_app
+from housing.simulate import _is_loopback, main, replay
+
+
+def test_replay_sends_predictions_and_feedback(config, registry, logged, raw_housing):
+    rows = make_scenario(raw_housing, "stable", 40, {"seed": 0})
+    with TestClient(create_app(config, registry.source())) as client:
+        counts = replay(client, rows, rate=2_000, feedback=True, progress=False)
+    assert counts == {"sent": 40, "predicted": 40, "rejected": 0, "feedback": 40}
+    log = logged()
+    assert len(log) == 40
+    assert sorted(log["actual"]) == pytest.approx(sorted(rows["actual"]))
+
+
+def test_replay_counts_rejections(config, registry, raw_housing):
+    rows = make_scenario(raw_housing, "stable", 5, {"seed": 0})
+    rows.loc[2, "Latitude"] = 80.0  # outside California: the API refuses it
+    with TestClient(create_app(config, registry.source())) as client:
+        counts = replay(client, rows, rate=1_000, progress=False)
+    assert counts["rejected"] == 1 and counts["predicted"] == 4
+
+
+def test_loopback_only_by_default():
+    assert _is_loopback("http://127.0.0.1:8000") and _is_loopback("http://localhost:8000")
+    assert not _is_loopback("http://10.1.2.3:8000")
+    with pytest.raises(SystemExit):
+        main(["--scenario", "stable", "--url", "http://10.1.2.3:8000"])
+
+
+@pytest.mark.parametrize("argv", [["--n", "0"], ["--n", "1000001"], ["--rate", "0"], ["--scenario", "crash"]])
+def test_bounds_are_enforced(argv):
+    with pytest.raises(SystemExit):
+        main(["--scenario", "stable", *argv] if "--scenario" not in argv else argv)
