@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -112,3 +116,49 @@ def trained_project(tmp_path_factory) -> Path:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_api(project: Path, env: dict[str, str], timeout: float = 120):
+    """`python -m housing.serving` on 127.0.0.1 for this project copy, ready, then killed."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "housing.serving",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--project-path",
+            str(project),
+            "--env",
+            "test",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            assert process.poll() is None, process.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, f"the API was not ready within {timeout} s"
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        yield url, process
+    finally:
+        process.kill()
+        process.wait(timeout=30)

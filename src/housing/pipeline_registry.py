@@ -23,5 +23,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         "tuning": processing + modelling.create_tuning_pipeline(),
         "training": training,
         "drift": monitoring.create_drift_pipeline(),
+        "retraining": monitoring.create_retraining_pipeline(),
         "__default__": training,
     }

@@ -4,10 +4,6 @@ champion through the Kedro catalog from a trained project copy."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pandas as pd
@@ -15,56 +11,17 @@ import pytest
 import sqlalchemy as sa
 
 from housing.pipelines.data_processing.features import FEATURES
-from tests.conftest import clean_env, raw_csv_path
+from tests.conftest import clean_env, raw_csv_path, running_api
 
 pytestmark = pytest.mark.e2e
 
 REQUESTS, CONCURRENCY = 2_000, 32
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(trained_project):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "housing.serving",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--project-path",
-            str(trained_project),
-            "--env",
-            "test",
-        ],
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "the API was not ready within 120 s"
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
+    with running_api(trained_project, clean_env()) as (url, process):
         yield url, process
-    finally:
-        process.kill()
-        process.wait(timeout=30)
 
 
 async def _hammer(url: str, houses: list[dict]) -> list[tuple[dict, dict]]:

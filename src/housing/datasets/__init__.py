@@ -2,5 +2,6 @@
 
 from housing.datasets.california_housing import CaliforniaHousingDataset
 from housing.datasets.model_registry import ChampionDataset, ModelReleaseDataset
+from housing.datasets.prediction_log import PredictionLogDataset
 
-__all__ = ["CaliforniaHousingDataset", "ChampionDataset", "ModelReleaseDataset"]
+__all__ = ["CaliforniaHousingDataset", "ChampionDataset", "ModelReleaseDataset", "PredictionLogDataset"]

@@ -1,8 +1,10 @@
-"""`kedro run --pipelines=drift`: the prediction log against the training data."""
+"""`kedro run --pipelines=drift` (the prediction log against the training data) and
+`kedro run --pipelines=retraining` (a challenger from labelled production rows)."""
 
 from kedro.pipeline import Pipeline, node
 
 from housing.pipelines.monitoring.nodes import build_reference, detect_drift, keep_history, select_window
+from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
 
 
 def create_drift_pipeline(**kwargs) -> Pipeline:
@@ -34,4 +36,36 @@ def create_drift_pipeline(**kwargs) -> Pipeline:
             ),
         ],
         tags=["monitoring", "drift"],
+    )
+
+
+def create_retraining_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                labelled_production,
+                inputs=["prediction_log", "params:retraining.window", "params:retraining.holdout_share"],
+                outputs=["production_train", "production_holdout"],
+                name="split_labelled_production",
+            ),
+            node(
+                retrain,
+                inputs=["current_champion", "model_input_train", "production_train", "params:retraining"],
+                outputs="challenger",
+                name="retrain_challenger",
+            ),
+            node(
+                judge_challenger,
+                inputs=[
+                    "challenger",
+                    "current_champion",
+                    "model_input_test",
+                    "production_holdout",
+                    "params:retraining.gate",
+                ],
+                outputs=["model_release", "retraining_decision", "retraining_metrics"],
+                name="judge_challenger",
+            ),
+        ],
+        tags=["monitoring", "retraining"],
     )

@@ -1,0 +1,124 @@
+"""After `inflation` traffic with feedback, every strategy beats the champion on held-out
+recent production rows; and each unhappy path is a clear message."""
+
+import json
+
+import pytest
+
+from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.pipelines.modelling.estimators import build_model
+from housing.pipelines.monitoring.nodes import MonitoringError
+from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
+from housing.pipelines.monitoring.scenarios import make_scenario
+from tests.pipelines.monitoring.conftest import as_logged
+
+WINDOW = {"last_n": None, "since": None, "until": None, "min_rows": 100}
+
+
+@pytest.fixture(scope="module")
+def inflation_log(split, champion, params):
+    return as_logged(
+        make_scenario(split[1], "inflation", 2_000, params["simulation"]["scenarios"]["inflation"]), champion
+    )
+
+
+@pytest.fixture(scope="module")
+def production(inflation_log):
+    return labelled_production(inflation_log, WINDOW, 0.3)
+
+
+@pytest.fixture(scope="module")
+def current_champion(champion):
+    return {"name": "california-housing", "version": 1, "model": champion}
+
+
+@pytest.mark.parametrize("strategy", ["mixed", "finetune", "weighted"])
+def test_each_strategy_beats_the_champion_on_recent_production(
+    strategy, current_champion, split, production, params
+):
+    train, test = split
+    settings = {**params["retraining"], "strategy": strategy}
+    challenger = retrain(current_champion, train, production[0], settings)
+    assert challenger["candidate"] == f"retrain-{strategy}"
+    release, decision, metrics = judge_challenger(
+        challenger, current_champion, test, production[1], settings["gate"]
+    )
+    assert decision["challenger"]["production_rmse"] < decision["champion"]["production_rmse"]
+    assert release["promote"] is True and decision["promoted"] is True
+    assert set(release["metrics"]) >= {"test_rmse", "production_rmse"}
+    assert list(release["input_example"].columns) == list(FEATURES)
+    assert metrics["promoted"]["value"] == 1.0
+    json.dumps(decision)
+
+
+def test_finetune_keeps_the_champion_untouched(current_champion, split, production, params):
+    before = current_champion["model"].predict(split[1][list(FEATURES)].head(50))
+    retrain(current_champion, split[0], production[0], {**params["retraining"], "strategy": "finetune"})
+    after = current_champion["model"].predict(split[1][list(FEATURES)].head(50))
+    assert (before == after).all()
+
+
+def test_holdout_is_the_most_recent_rows(inflation_log, production):
+    train_part, holdout = production
+    assert len(train_part) == 1_400 and len(holdout) == 600
+    assert list(holdout.columns) == [*FEATURES, TARGET]
+
+
+def test_gate_refuses_a_worse_challenger(current_champion, split, production, params):
+    worse = {"candidate": "retrain-mixed", "model": _constant(split[0]), "fit_seconds": 0.1}
+    release, decision, _ = judge_challenger(
+        worse, current_champion, split[1], production[1], params["retraining"]["gate"]
+    )
+    assert release["promote"] is False and "does not beat" in decision["reason"]
+
+
+def _constant(train):
+    class Constant:
+        def predict(self, X):
+            return [train[TARGET].mean()] * len(X)
+
+    return Constant()
+
+
+def test_unknown_strategy(current_champion, split, production, params):
+    with pytest.raises(
+        MonitoringError,
+        match=r"unknown retraining strategy 'boost'; choose one of \['mixed', 'finetune', 'weighted'\]",
+    ):
+        retrain(current_champion, split[0], production[0], {**params["retraining"], "strategy": "boost"})
+
+
+def test_no_labelled_rows(inflation_log):
+    with pytest.raises(
+        MonitoringError,
+        match=r"none of the 2000 production rows in the window has ground truth.*POST /feedback",
+    ):
+        labelled_production(inflation_log.assign(actual=None), WINDOW, 0.3)
+
+
+def test_too_few_labelled_rows(inflation_log):
+    log = inflation_log.copy()
+    log.loc[10:, "actual"] = None
+    with pytest.raises(MonitoringError, match=r"only 10 labelled production row\(s\).*at least 100"):
+        labelled_production(log, WINDOW, 0.3)
+
+
+def test_no_champion(split, production, params):
+    with pytest.raises(MonitoringError, match="no champion to retrain"):
+        retrain(None, split[0], production[0], params["retraining"])
+
+
+def test_finetune_needs_an_ensemble(split, production, params):
+    ridge = build_model(
+        {"estimator": "sklearn.linear_model.Ridge", "scale": True}, {}, params["feature_engineering"]
+    )
+    ridge.fit(split[0][list(FEATURES)], split[0][TARGET])
+    with pytest.raises(
+        MonitoringError, match="finetune continues a boosted or forest model; the champion is a Ridge"
+    ):
+        retrain(
+            {"version": 1, "model": ridge},
+            split[0],
+            production[0],
+            {**params["retraining"], "strategy": "finetune"},
+        )

@@ -1,0 +1,108 @@
+"""The loop, end to end, as a user runs it: real API, replayed `inflation` traffic with
+feedback (python -m housing.simulate), `kedro run --pipelines=drift`, then
+`--pipelines=retraining`; and the unhappy paths print a message, not a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import clean_env, running_api
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "california-housing"
+
+
+@pytest.fixture
+def project(trained_project, tmp_path):
+    """A private copy of the trained project: this test moves its registry's alias."""
+    root = tmp_path / "project"
+    shutil.copytree(trained_project, root, ignore=shutil.ignore_patterns("prediction_log.db*", "drift"))
+    env = {**clean_env(), "HOUSING_PREDICTION_LOG_URI": f"sqlite:///{tmp_path / 'log.db'}"}
+    return root, env
+
+
+def kedro(project, env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--env", "test", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def assert_clean_failure(run: subprocess.CompletedProcess, message: str) -> None:
+    assert run.returncode != 0
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr and "│" not in run.stderr, run.stderr[-2000:]
+
+
+def test_drift_then_retraining_on_replayed_traffic(project):
+    root, env = project
+    assert_clean_failure(
+        kedro(root, env, "--pipelines", "drift"), "MonitoringError: the prediction log is empty"
+    )
+
+    with running_api(root, env) as (url, _):
+        replay = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "housing.simulate",
+                "--scenario",
+                "inflation",
+                "--n",
+                "600",
+                "--rate",
+                "2000",
+                "--feedback",
+                "--url",
+                url,
+                "--project-path",
+                str(root),
+                "--env",
+                "test",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    assert "inflation: sent 600, predicted 600, rejected 0, feedback 600" in replay.stdout
+
+    drift = kedro(root, env, "--pipelines", "drift")
+    assert drift.returncode == 0, drift.stderr[-3000:]
+    summary = json.loads((root / "data" / "08_reporting" / "drift" / "drift_summary.json").read_text())
+    drifted = {c["column"] for c in summary["columns"] if c["drifted"]}
+    assert summary["dataset_drift"] is True and {"MedInc", "Population", "AveBedrms"} <= drifted
+    assert summary["performance"]["n_labelled"] == 600
+    history = list((root / "data" / "08_reporting" / "drift" / "history" / "drift_summary.json").iterdir())
+    assert len(history) == 1  # one folder per run: a second run adds, never overwrites
+
+    assert_clean_failure(
+        kedro(root, env, "--pipelines", "retraining", "--params", "retraining.strategy=boost"),
+        "unknown retraining strategy 'boost'",
+    )
+    retraining = kedro(root, env, "--pipelines", "retraining", "--params", "retraining.strategy=finetune")
+    assert retraining.returncode == 0, retraining.stderr[-3000:]
+    decision = json.loads((root / "data" / "08_reporting" / "retraining_decision.json").read_text())
+    assert decision["candidate"] == "retrain-finetune"
+    assert decision["challenger"]["production_rmse"] < decision["champion"]["production_rmse"]
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    versions = {int(v.version): v for v in client.search_model_versions(f"name='{MODEL}'")}
+    newest = versions[max(versions)]
+    assert newest.tags["candidate"] == "retrain-finetune"
+    champion = int(client.get_model_version_by_alias(MODEL, "champion").version)
+    assert (champion == int(newest.version)) is decision["promoted"]
