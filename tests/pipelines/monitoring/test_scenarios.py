@@ -54,3 +54,13 @@ def test_unknown_scenario_and_bad_count(test_rows):
         make_scenario(test_rows, "crash", 10, {})
     with pytest.raises(ValueError, match="n must be at least 1"):
         make_scenario(test_rows, "stable", 0, {})
+
+
+def test_traffic_never_comes_from_the_rows_that_judge_retraining(test_rows):
+    from housing.pipelines.monitoring.scenarios import traffic_pool, unseen_rows  # noqa: PLC0415
+
+    pool, unseen = traffic_pool(test_rows), unseen_rows(test_rows)
+    assert len(pool) + len(unseen) == len(test_rows) and pool.index.intersection(unseen.index).empty
+    rows = make_scenario(test_rows, "stable", 2_000, {"seed": 0})
+    assert rows.merge(unseen, on=list(FEATURES)).empty
+    assert 0.45 < len(pool) / len(test_rows) < 0.55

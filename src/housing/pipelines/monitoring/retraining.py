@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from housing.pipelines.data_processing.features import FEATURES, TARGET
 from housing.pipelines.modelling.nodes import promotion_gate, regression_metrics
 from housing.pipelines.monitoring.nodes import MonitoringError, select_window
+from housing.pipelines.monitoring.scenarios import unseen_rows
 
 logger = logging.getLogger(__name__)
 
@@ -162,14 +163,15 @@ def judge_challenger(
     holdout: pd.DataFrame,
     gate: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, float]]]:
-    """Challenger and champion on the original test set and on held-out recent production
-    rows; the challenger takes the alias only if its weighted RMSE
+    """Challenger and champion on the original test set (its half that never served as
+    traffic) and on held-out recent production rows; the challenger takes the alias only if its weighted RMSE
     (``production_weight`` x production + ``test_weight`` x test) beats the champion's."""
     if holdout.empty:
         raise MonitoringError(
             "no held-out production rows to judge the challenger: lower retraining.holdout_share"
         )
     model = _require_champion(champion)
+    test = unseen_rows(test)  # replayed traffic came from the other half: no leak into the judge
     new, old = _scores(challenger["model"], test, holdout, gate), _scores(model, test, holdout, gate)
     promote, reason = promotion_gate(new["score"], old["score"], gate["min_improvement"])
     reason = (
@@ -194,6 +196,7 @@ def judge_challenger(
         "challenger": new,
         "champion": {"version": champion["version"], **old},
         "n_production_holdout": len(holdout),
+        "n_test_rows": len(test),
     }
     metrics = {
         **{f"challenger.{k}": v for k, v in new.items()},

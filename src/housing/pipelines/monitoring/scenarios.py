@@ -1,5 +1,9 @@
 """Production traffic you can replay: scenarios built on the held-out (test) rows.
 
+Traffic comes only from the even-numbered held-out rows (``traffic_pool``); the
+odd-numbered ones (``unseen_rows``) never become traffic, so a model retrained on
+replayed traffic can still be judged on test rows it has not seen in any form.
+
 Each returns the eight features in request order plus ``actual`` (the ground truth that
 arrives later through POST /feedback) and ``t`` (0 -> 1: how far into the scenario a row
 is, for shifts that grow over time). Seeded: the same parameters give the same traffic.
@@ -13,6 +17,16 @@ import numpy as np
 import pandas as pd
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET
+
+
+def traffic_pool(test: pd.DataFrame) -> pd.DataFrame:
+    """Held-out rows that scenarios may replay: even row numbers of the original table."""
+    return test[test.index % 2 == 0]
+
+
+def unseen_rows(test: pd.DataFrame) -> pd.DataFrame:
+    """Held-out rows that are never replayed: odd row numbers of the original table."""
+    return test[test.index % 2 == 1]
 
 
 def _draw(rows: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -67,7 +81,8 @@ def make_scenario(test: pd.DataFrame, name: str, n: int, settings: dict[str, Any
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     rng = np.random.default_rng(settings.get("seed", 0))
-    rows = SCENARIOS[name](test, n, rng, **{k: v for k, v in settings.items() if k != "seed"})
+    pool = traffic_pool(test)
+    rows = SCENARIOS[name](pool, n, rng, **{k: v for k, v in settings.items() if k != "seed"})
     out = rows.loc[:, list(FEATURES)].astype(float)
     out["actual"] = rows[TARGET].to_numpy()
     out["t"] = np.linspace(0.0, 1.0, n)
