@@ -95,6 +95,8 @@ def test_training_registers_a_champion_and_the_gate_holds_it(project_copy, store
         "reports/model_comparison.png",
         "reports/promotion_decision.json",
     } <= reports
+    shap = {a.path for a in client.list_artifacts(run.info.run_id, "shap")}
+    assert {"shap/shap_summary_beeswarm.png", "shap/mean_abs_shap_by_feature.csv"} <= shap
     assert any(key.startswith("linear_regression.candidate") for key in run.data.params)
     for name in (
         "model_comparison.csv",
