@@ -27,6 +27,11 @@ def _run(project_path: Path, env: str | None, pipeline: str) -> None:
         session.run(pipeline_names=[pipeline])
 
 
+def _latest_summary(project_path: Path, env: str | None) -> dict:
+    with KedroSession.create(project_path=project_path, env=env) as session:
+        return session.load_context().catalog.load("drift_summary")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check drift; retrain when it is found (--auto-retrain).")
     parser.add_argument("--auto-retrain", action="store_true")
@@ -37,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap_project(project_path)
     try:
         _run(project_path, args.env, "drift")
-        with KedroSession.create(project_path=project_path, env=args.env) as session:
-            summary = session.load_context().catalog.load("drift_summary")
+        summary = _latest_summary(project_path, args.env)
         print(
             f"dataset drift: {'yes' if summary['dataset_drift'] else 'no'} (share {summary['drift_share']:.2f})"
         )
