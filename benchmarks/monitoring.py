@@ -25,6 +25,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from housing.pipelines.data_processing.features import FEATURES
+from housing.pipelines.monitoring.nodes import build_reference, detect_drift
 from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
 from housing.pipelines.monitoring.scenarios import make_scenario
 from housing.serving.prediction_log import PredictionLog, now_iso
@@ -86,6 +87,22 @@ def main() -> int:
         start = time.perf_counter()
         subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
         drift_seconds = time.perf_counter() - start
+
+    print(
+        "\n| scenario (2,000 requests) | dataset drift | share of drifted columns | drifted columns (score) |"
+    )
+    print("| --- | --- | --- | --- |")
+    reference = build_reference(train, champion["model"], params["drift"]["reference"])
+    for name in ("stable", "inflation", "geographic"):
+        rows = make_scenario(test, name, 2_000, params["simulation"]["scenarios"][name])
+        current = rows.assign(
+            prediction=champion["model"].predict(rows[list(FEATURES)]), created_at="", model_version=1
+        )
+        _, summary, _ = detect_drift(reference, current, params["drift"])
+        drifted = ", ".join(f"{c['column']} ({c['score']:.2f})" for c in summary["columns"] if c["drifted"])
+        print(
+            f"| {name} | {'yes' if summary['dataset_drift'] else 'no'} | {summary['drift_share']:.2f} | {drifted or '-'} |"
+        )
 
     print(
         f"\ndrift pipeline on {args.rows:,} logged rows: {drift_seconds:.1f} s "
