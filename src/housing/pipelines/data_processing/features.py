@@ -54,7 +54,7 @@ def _planar_km(lat: np.ndarray, lon: np.ndarray, ref_lat: float) -> np.ndarray:
     return np.column_stack((lat * _KM_PER_DEG_LAT, lon * _KM_PER_DEG_LAT * np.cos(np.radians(ref_lat))))
 
 
-class GeoFeatures(TransformerMixin, BaseEstimator):
+class GeoFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Raw census features -> ratios, geography and neighbourhood prices.
 
     Prices in California are mostly about *where*: besides household ratios this adds
@@ -63,6 +63,9 @@ class GeoFeatures(TransformerMixin, BaseEstimator):
     ``n_neighbors`` nearest training districts. The neighbour price is computed
     leave-one-out during ``fit_transform`` (as scikit-learn's ``TargetEncoder``
     cross-fits) so a training row never sees its own target.
+
+    Always returns numpy (``auto_wrap_output_keys=None``: no ``set_output`` wrapper on the
+    per-request path).
     """
 
     def __init__(
@@ -145,10 +148,15 @@ class GeoFeatures(TransformerMixin, BaseEstimator):
                 (rooms / occupancy)[:, None],
                 np.log1p(population / occupancy)[:, None],  # households
             ]
-        for deg in self.rotation_degrees:
-            theta = np.radians(deg)
-            cols.append((lon * np.cos(theta) + lat * np.sin(theta))[:, None])
-            cols.append((lat * np.cos(theta) - lon * np.sin(theta))[:, None])
+        if len(self.rotation_degrees):
+            # all angles at once (one request pays numpy's per-call cost once, not 20 times);
+            # columns interleave RotX, RotY per angle, the order fitted models expect
+            theta = np.radians(np.asarray(self.rotation_degrees, dtype=np.float64))
+            cos, sin = np.cos(theta), np.sin(theta)
+            rotated = np.empty((len(arr), 2 * len(theta)))
+            rotated[:, 0::2] = np.outer(lon, cos) + np.outer(lat, sin)
+            rotated[:, 1::2] = np.outer(lat, cos) - np.outer(lon, sin)
+            cols.append(rotated)
         xy = self._xy(arr)
         if len(self.city_names_):
             dist = np.sqrt(((xy[:, None, :] - self.city_xy_[None, :, :]) ** 2).sum(-1))
