@@ -92,28 +92,24 @@ def project_copy(tmp_path, monkeypatch) -> Path:
     return copy_project(tmp_path / "project")
 
 
-@pytest.fixture(scope="session")
-def trained_project(tmp_path_factory) -> Path:
-    """A project copy after `kedro run --env test`: a champion in its own registry."""
-    root = copy_project(tmp_path_factory.mktemp("trained") / "project")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kedro",
-            "run",
-            "--env",
-            "test",
-            "--pipelines",
-            "training",
-        ],
-        cwd=root,
-        env=clean_env(),
+def kedro_run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`kedro run --env test ARGS` in a project copy, as a user runs it (bounded in time)."""
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--env", "test", *args],
+        cwd=project,
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory) -> Path:
+    """A project copy after `kedro run --env test`: a champion in its own registry."""
+    root = copy_project(tmp_path_factory.mktemp("trained") / "project")
+    run = kedro_run(root, clean_env(), "--pipelines", "training")
     assert run.returncode == 0, run.stderr[-3000:]
     return root
 

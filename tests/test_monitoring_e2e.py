@@ -12,7 +12,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import clean_env, running_api
+from tests.conftest import clean_env, kedro_run, running_api
 
 pytestmark = pytest.mark.e2e
 
@@ -28,18 +28,6 @@ def project(trained_project, tmp_path):
     return root, env
 
 
-def kedro(project, env, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", "run", "--env", "test", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
 def assert_clean_failure(run: subprocess.CompletedProcess, message: str) -> None:
     assert run.returncode != 0
     assert message in run.stderr
@@ -49,7 +37,7 @@ def assert_clean_failure(run: subprocess.CompletedProcess, message: str) -> None
 def test_drift_then_retraining_on_replayed_traffic(project):
     root, env = project
     assert_clean_failure(
-        kedro(root, env, "--pipelines", "drift"), "MonitoringError: the prediction log is empty"
+        kedro_run(root, env, "--pipelines", "drift"), "MonitoringError: the prediction log is empty"
     )
 
     with running_api(root, env) as (url, _):
@@ -81,7 +69,7 @@ def test_drift_then_retraining_on_replayed_traffic(project):
     assert replay.returncode == 0, replay.stderr[-2000:]
     assert "inflation: sent 600, predicted 600, rejected 0, feedback 600" in replay.stdout
 
-    drift = kedro(root, env, "--pipelines", "drift")
+    drift = kedro_run(root, env, "--pipelines", "drift")
     assert drift.returncode == 0, drift.stderr[-3000:]
     summary = json.loads((root / "data" / "08_reporting" / "drift" / "drift_summary.json").read_text())
     drifted = {c["column"] for c in summary["columns"] if c["drifted"]}
@@ -91,10 +79,10 @@ def test_drift_then_retraining_on_replayed_traffic(project):
     assert len(history) == 1  # one folder per run: a second run adds, never overwrites
 
     assert_clean_failure(
-        kedro(root, env, "--pipelines", "retraining", "--params", "retraining.strategy=boost"),
+        kedro_run(root, env, "--pipelines", "retraining", "--params", "retraining.strategy=boost"),
         "unknown retraining strategy 'boost'",
     )
-    retraining = kedro(root, env, "--pipelines", "retraining", "--params", "retraining.strategy=finetune")
+    retraining = kedro_run(root, env, "--pipelines", "retraining", "--params", "retraining.strategy=finetune")
     assert retraining.returncode == 0, retraining.stderr[-3000:]
     decision = json.loads((root / "data" / "08_reporting" / "retraining_decision.json").read_text())
     assert decision["candidate"] == "retrain-finetune"

@@ -19,6 +19,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import kedro_run
+
 pytestmark = pytest.mark.e2e
 
 MODEL = "california-housing"
@@ -59,24 +61,7 @@ def store(tmp_path, monkeypatch):
 
 def test_training_registers_a_champion_and_the_gate_holds_it(project_copy, store):
     # 1. the CLI, as a user runs it
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kedro",
-            "run",
-            "--env",
-            "test",
-            "--pipelines",
-            "training",
-        ],
-        cwd=project_copy,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
+    cli = kedro_run(project_copy, os.environ.copy(), "--pipelines", "training")
     assert cli.returncode == 0, cli.stderr[-3000:]
     assert "test RMSE" in cli.stderr + cli.stdout
 

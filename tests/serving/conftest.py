@@ -11,21 +11,13 @@ from housing.pipelines.modelling.estimators import build_model
 from housing.serving.app import ModelSource, ServingConfig, create_app
 from housing.serving.model import ServingModel
 from housing.serving.prediction_log import PredictionLog
+from housing.serving.schemas import House
 
 LGBM = {
     "estimator": "lightgbm.LGBMRegressor",
     "fixed": {"n_jobs": 1, "verbose": -1, "random_state": 0},
 }
-HOUSE = {
-    "MedInc": 8.3252,
-    "HouseAge": 41.0,
-    "AveRooms": 6.984127,
-    "AveBedrms": 1.02381,
-    "Population": 322.0,
-    "AveOccup": 2.555556,
-    "Latitude": 37.88,
-    "Longitude": -122.23,
-}
+HOUSE = dict(House.model_config["json_schema_extra"]["examples"][0])  # the documented example
 
 
 @pytest.fixture(scope="session")
