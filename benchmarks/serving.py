@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
+import uuid
 from pathlib import Path
 
 import httpx
@@ -107,6 +109,50 @@ def wrk(url: str, body: str, connections: int, duration: int, workdir: Path) -> 
         "p99_ms": latency("99"),
         "errors": int(errors.group(1)) if errors else 0,
     }
+
+
+def in_process_costs(tracking: str, model_name: str, rows: pd.DataFrame, workdir: Path) -> None:
+    """Where one request's time goes, without HTTP: the champion's features and trees, and
+    one prediction-log commit (best of 5 repeats, so background noise counts least)."""
+    import mlflow  # noqa: PLC0415
+
+    from housing.serving.prediction_log import PredictionLog, now_iso  # noqa: PLC0415
+
+    mlflow.set_tracking_uri(tracking)
+    pipeline = mlflow.sklearn.load_model(f"models:/{model_name}@champion")
+    one, many = rows.iloc[:1].to_numpy(), rows.iloc[:1000].to_numpy()
+
+    def features(X):
+        for _, step in pipeline.steps[:-1]:
+            X = step.transform(X)
+        return X
+
+    booster = getattr(pipeline[-1], "booster_", None)
+    trees = (lambda Z: booster.predict(Z, num_threads=1)) if booster is not None else pipeline[-1].predict
+    log = PredictionLog(f"sqlite:///{workdir / 'costs.db'}")
+    row = {
+        "batch_id": None,
+        "model_name": model_name,
+        "model_version": 0,
+        **rows.iloc[0].to_dict(),
+        "prediction": 1.0,
+    }
+
+    def best_ms(fn, number: int) -> float:
+        return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e3
+
+    z_one, z_many = features(one), features(many)
+    log_ms = best_ms(
+        lambda: log.record([{**row, "request_id": uuid.uuid4().hex, "created_at": now_iso()}]), 200
+    )
+    log.close()
+    n_trees = booster.num_trees() if booster is not None else "n/a"
+    print(
+        f"\nin process, one row: features {best_ms(lambda: features(one), 500):.3f} ms, "
+        f"model ({n_trees} trees) {best_ms(lambda: trees(z_one), 500):.3f} ms, "
+        f"prediction-log commit {log_ms:.3f} ms; 1,000 rows on one thread: "
+        f"{best_ms(lambda: trees(z_many), 3) + best_ms(lambda: features(many), 3):.0f} ms"
+    )
 
 
 def report(results: dict, batch_rows: int, duration: int) -> None:
@@ -266,6 +312,8 @@ def main() -> int:
                 process.wait(timeout=30)
 
     report(results, args.batch_rows, args.duration)
+    with tempfile.TemporaryDirectory(prefix="housing-serve-costs-") as tmp:
+        in_process_costs(tracking, args.model_name, rows, Path(tmp))
     return 0
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -17,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_port
 from tests.delivery.dockerfile import Replay, env_pairs, ignored, stages
 
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
@@ -120,12 +119,6 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=20)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.e2e
 def test_the_dockerfile_steps_in_a_fresh_venv_serve_health(tmp_path):
     """Build as the Dockerfile builds (a fresh venv, ``pip install "./[ui]"`` from the
@@ -184,7 +177,7 @@ def _build_and_serve(replay: Replay, tmp_path: Path) -> None:
     assert pipelines.returncode == 0, pipelines.stdout + pipelines.stderr
     assert "- training" in pipelines.stdout and "- drift" in pipelines.stdout, pipelines.stdout
 
-    port = _free_port()
+    port = free_port()
     run_env.update(HOUSING_HOST="127.0.0.1", HOUSING_PORT=str(port))
     api_log = tmp_path / "api.log"
     program, *arguments = runtime.all("CMD")[-1].json_args()
@@ -232,7 +225,7 @@ def _the_ui_runs_from_the_image_layout(
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
     program, *arguments = compose["services"]["ui"]["command"]
     command = [_in_venv(program, env, venv), *arguments]
-    port = _free_port()
+    port = free_port()
     command[command.index("--server.address") + 1] = "127.0.0.1"
     command[command.index("--server.port") + 1] = str(port)
     ui_env = {**env, "HOUSING_API_URL": api_url, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}

@@ -388,10 +388,13 @@ async def ready(serving: Serving = Depends(get_serving)):
     return Status(status="ready", model_version=model.version)
 
 
+# the input rules as JSON Schema, built once (they are fixed at import)
+FEATURE_SCHEMA = {name: House.model_json_schema()["properties"][name] for name in FEATURES}
+
+
 @router.get("/model", response_model=ModelInfo, responses=NOT_READY_RESPONSE, tags=["operate"])
 async def model_info(model: ServingModel = Depends(get_model)) -> ModelInfo:
     """What is being served: registry name, version, alias, metrics, input schema."""
-    schema = House.model_json_schema()["properties"]
     return ModelInfo(
         name=model.name,
         version=model.version,
@@ -400,7 +403,7 @@ async def model_info(model: ServingModel = Depends(get_model)) -> ModelInfo:
         run_id=model.run_id,
         trained_at=model.registered_at,
         metrics=model.metrics,
-        features={name: schema[name] for name in FEATURES},
+        features=FEATURE_SCHEMA,
     )
 
 
