@@ -94,9 +94,5 @@ class PredictionLog:
             raise FeedbackConflict(f"request {request_id} already has actual={row.actual}")
         return {"prediction": row.prediction, "model_version": row.model_version}
 
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
-
     def close(self) -> None:
         self.engine.dispose()

@@ -9,7 +9,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from housing.errors import HousingError
@@ -193,8 +192,3 @@ def detect_drift(
 def keep_history(report: str, summary: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The same report and summary, for the versioned history (one folder per run)."""
     return report, summary
-
-
-def drift_scores_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """The per-column verdicts as a table (for notebooks and the UI)."""
-    return pd.DataFrame(summary["columns"]).assign(score=lambda t: t["score"].astype(np.float64))
