@@ -64,7 +64,9 @@ def replay(
                 "/feedback", json={"request_id": response.json()["request_id"], "actual": float(row.actual)}
             )
             if answer.status_code in {401, 403}:  # every later label would be refused too
-                raise PermissionError(f"POST /feedback answered {answer.status_code}: {answer.json()['detail']}")
+                raise PermissionError(
+                    f"POST /feedback answered {answer.status_code}: {answer.json()['detail']}"
+                )
             counts["feedback"] += answer.status_code == 200
     return counts
 

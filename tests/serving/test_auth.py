@@ -84,7 +84,9 @@ def test_a_bad_credential_is_a_401_that_says_how_to_fix_it(client, logged, heade
 
 def test_the_right_token_passes_and_is_named_in_the_log(client, logged):
     request_id = client.post("/predict", json=HOUSE).json()["request_id"]
-    assert feedback_for(client, {"Authorization": f"bearer  {FEEDBACK_TOKEN} "}, request_id).status_code == 200
+    assert (
+        feedback_for(client, {"Authorization": f"bearer  {FEEDBACK_TOKEN} "}, request_id).status_code == 200
+    )
     assert logged()["actual_by"].tolist() == ["labeller"]
 
 
@@ -111,12 +113,16 @@ def test_predict_is_open_by_default_and_closed_when_configured(config, registry)
         assert client.post("/predict", json=HOUSE).status_code == 200
         assert "security" not in client.get("/openapi.json").json()["paths"]["/predict"]["post"]
     token = "predict-token-0123456789"
-    config.credentials = Credentials.of(predict_required=True, predict=f"web:{token}", feedback=FEEDBACK_TOKEN)
+    config.credentials = Credentials.of(
+        predict_required=True, predict=f"web:{token}", feedback=FEEDBACK_TOKEN
+    )
     with TestClient(create_app(config, registry.source())) as client:
         for path, body in (("/predict", HOUSE), ("/predict/batch", {"houses": [HOUSE]}), ("/explain", HOUSE)):
             refused = client.post(path, json=body)
             assert refused.status_code == 401 and "predict token" in refused.json()["detail"], path
-            assert client.post(path, json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            assert (
+                client.post(path, json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            )
         assert client.post("/predict", json=HOUSE, headers=FEEDBACK).status_code == 401
         assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
         schema = client.get("/openapi.json").json()

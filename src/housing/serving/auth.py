@@ -92,7 +92,9 @@ class Credentials:
     predict_required: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, predict_required: bool = False) -> Credentials:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, predict_required: bool = False
+    ) -> Credentials:
         environ = os.environ if environ is None else environ
         tokens = {}
         for scope in SCOPES:

@@ -38,6 +38,7 @@ def stable(test: pd.DataFrame, n: int, rng: np.random.Generator, **_: Any) -> pd
     """Rows drawn from the held-out data: the distribution the model was trained on."""
     return _draw(test, n, rng)
 
+
 PRICE_CAP = 5.00001  # MedHouseVal is top-coded at $500,001 in the census data
 
 
