@@ -7,8 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from housing.pipelines.data_processing.features import FEATURES
+from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.serving.app import ServingConfig
+from tests.conftest import PROJECT_ROOT
 from tests.serving.conftest import FEEDBACK, HOUSE
 
 
@@ -270,3 +273,12 @@ def test_drift_endpoints_serve_the_latest_report(client, registry):
     report = client.get("/monitoring/drift/report")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert "<p>report</p>" in report.text
+
+
+def test_feedback_bounds_default_to_the_datas_range(raw_housing):
+    conf = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "serving.yml").read_text())
+    ranges = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_data_processing.yml").read_text())
+    low, high = ServingConfig.from_conf({"prediction_log": {"uri": "sqlite://"}, **conf}).feedback_actual
+    assert (low, high) == pytest.approx((raw_housing[TARGET].min(), raw_housing[TARGET].max()), abs=1e-5)
+    valid = next(v["ranges"][TARGET] for v in ranges.values() if isinstance(v, dict) and "ranges" in v)
+    assert valid[0] <= low < high <= valid[1]

@@ -180,7 +180,6 @@ def require(scope: str):
     return caller
 
 
-PredictCaller = Annotated[str, Depends(require("predict"))]
 FeedbackCaller = Annotated[str, Depends(require("feedback"))]
 AdminCaller = Annotated[str, Depends(require("admin"))]
 
