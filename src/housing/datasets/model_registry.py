@@ -20,6 +20,15 @@ from mlflow.tracking import MlflowClient
 
 logger = logging.getLogger(__name__)
 
+# Set by ModelReleaseDataset on every version it registers, to the id of the run that
+# logged the model. Loading refuses a version without it (before unpickling anything):
+# a model pushed into the registry by anyone else never gets served or retrained.
+RELEASE_TAG = "housing.release_run"
+
+
+class UntrustedModelVersion(DatasetError):
+    """The version holding the alias was not registered by this project's pipelines."""
+
 
 def _is_missing(exc: MlflowException) -> bool:
     return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
@@ -60,6 +69,15 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
                 self._model_name,
             )
             return None
+        if version.tags.get(RELEASE_TAG) != version.run_id:
+            message = (
+                f"version {version.version} of '{self._model_name}' (alias '{self._alias}') has no "
+                f"'{RELEASE_TAG}' tag matching its run: this project's pipelines did not register "
+                "it, so it is not loaded. Move the alias back to a version they registered, or "
+                "register this model through `kedro run --pipelines=training`"
+            )
+            logger.error("Refused to load an untrusted model: %s", message)
+            raise UntrustedModelVersion(message)
         uri = f"models:/{self._model_name}/{version.version}"
         registered = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
         return {
@@ -130,6 +148,7 @@ class ModelReleaseDataset(AbstractDataset[dict, None]):
         version = str(info.registered_model_version)
         client = MlflowClient()
         tags = {
+            RELEASE_TAG: run_id,
             "candidate": data["candidate"],
             **{k: f"{v:.6g}" for k, v in data["metrics"].items()},
         }
