@@ -82,7 +82,7 @@ class ServingConfig:
             "prediction_log_table": log.get("table", "predictions"),
             "sqlite_synchronous": log.get("sqlite_synchronous", "NORMAL"),
             "credentials": Credentials.from_env(
-                predict_required=bool((conf.get("auth") or {}).get("require_predict_token", False))
+                predict_required=(conf.get("auth") or {}).get("require_predict_token", False)
             ),
             **feedback.bounds_from_conf(conf.get("feedback")),
         }

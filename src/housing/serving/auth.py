@@ -40,8 +40,16 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what fits in a header unchanged
 
 
+ENV = {
+    "predict": "HOUSING_PREDICT_TOKEN",
+    "feedback": "HOUSING_FEEDBACK_TOKEN",
+    "admin": "HOUSING_ADMIN_TOKEN",
+}
+
+
 def env_name(scope: str) -> str:
-    return f"HOUSING_{scope.upper()}_TOKEN"
+    """The variable listing the scope's tokens; ``<it>_FILE`` names a file that does."""
+    return ENV[scope]
 
 
 class CredentialsError(ValueError):
@@ -93,7 +101,7 @@ class Credentials:
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, predict_required: bool = False
+        cls, environ: Mapping[str, str] | None = None, predict_required: bool | str = False
     ) -> Credentials:
         environ = os.environ if environ is None else environ
         tokens = {}
@@ -107,7 +115,9 @@ class Credentials:
                     raise CredentialsError(f"{var}_FILE: cannot read {path} ({type(exc).__name__})") from None
                 found += parse_tokens(text, f"{var}_FILE")
             tokens[scope] = found
-        credentials = cls(tokens, predict_required)
+        if isinstance(predict_required, str):  # from ${env:...} in serving.yml
+            predict_required = predict_required.strip().lower() in {"true", "1", "yes"}
+        credentials = cls(tokens, bool(predict_required))
         for scope in SCOPES:
             logger.info("API scope %s: %s", scope, credentials.describe(scope))
         return credentials
