@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from housing.serving.app import create_app
 from housing.serving.auth import Credentials, CredentialsError, parse_tokens
+from housing.serving.prediction_log import PredictionLog, prediction_table
 from tests.serving.conftest import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, HOUSE
 
 OLD, NEW = "old-feedback-token-0001", "new-feedback-token-0002"
@@ -149,3 +152,36 @@ def test_openapi_has_security_schemes_for_the_authorize_button(client):
     assert schema["paths"]["/admin/reload"]["post"]["security"] == [{"adminToken": []}]
     assert {"401", "403"} <= set(schema["paths"]["/feedback"]["post"]["responses"])
     assert "security" not in schema["paths"]["/health"]["get"]
+
+
+def test_require_predict_token_from_the_environment_resolver():
+    assert Credentials.from_env({}, "true").predict_required is True
+    assert Credentials.from_env({}, "false").predict_required is False
+    assert Credentials.from_env({}, False).predict_required is False
+
+
+def test_a_log_from_before_actual_by_gets_the_column(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'old.db'}"
+    table = prediction_table("predictions", sa.MetaData())
+    columns = [c for c in table.columns if c.name != "actual_by"]
+    legacy = sa.Table(
+        "predictions",
+        sa.MetaData(),
+        *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in columns),
+    )
+    engine = sa.create_engine(uri)
+    legacy.metadata.create_all(engine)
+    row = {c.name: 1.0 for c in columns if isinstance(c.type, sa.Float) and c.name != "actual"}
+    with engine.begin() as conn:
+        conn.execute(
+            legacy.insert(),
+            [{**row, "request_id": "r1", "created_at": "t", "model_name": "m", "model_version": 1}],
+        )
+    engine.dispose()
+    log = PredictionLog(uri)
+    try:
+        log.attach_actual("r1", 2.0, "labeller")
+        frame = pd.read_sql_table("predictions", log.engine)
+    finally:
+        log.close()
+    assert frame.loc[0, "actual_by"] == "labeller" and frame.loc[0, "actual"] == 2.0
