@@ -456,11 +456,11 @@ def create_app(config: ServingConfig, source: ModelSource) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=serving.metrics)
     app.add_exception_handler(RequestValidationError, validation_failed)
-    app.include_router(router)
-    app.include_router(feedback.router)
     guard = [Depends(require("predict"))] if config.credentials.predict_required else []
     extra = UNAUTHORIZED_RESPONSES if guard else None
     app.include_router(predict_router, dependencies=guard, responses=extra)
+    app.include_router(router)
+    app.include_router(feedback.router)
     return app
 
 
