@@ -166,7 +166,7 @@ def require(scope: str):
     fix = f"send 'Authorization: Bearer <token>' with a {scope} token (the server lists them in {env_name(scope)})"
 
     # a default, not Annotated: the annotation would be a string naming a local (PEP 563)
-    async def caller(request: Request, _: None = Depends(scheme)) -> str:  # noqa: B008
+    async def caller(request: Request, _: None = Depends(scheme)) -> str:
         credentials: Credentials = request.app.state.credentials
         if not credentials.tokens.get(scope):
             raise HTTPException(
