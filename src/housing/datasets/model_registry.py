@@ -47,6 +47,16 @@ def load_manifest(run_id: str) -> np.ndarray | None:
     return None if path is None else np.load(path, allow_pickle=False)
 
 
+# Set by ModelReleaseDataset on every version it registers, to the id of the run that
+# logged the model. Loading refuses a version without it (before unpickling anything):
+# a model pushed into the registry by anyone else never gets served or retrained.
+RELEASE_TAG = "housing.release_run"
+
+
+class UntrustedModelVersion(DatasetError):
+    """The version holding the alias was not registered by this project's pipelines."""
+
+
 def _is_missing(exc: MlflowException) -> bool:
     return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
 
@@ -86,6 +96,15 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
                 self._model_name,
             )
             return None
+        if version.tags.get(RELEASE_TAG) != version.run_id:
+            message = (
+                f"version {version.version} of '{self._model_name}' (alias '{self._alias}') has no "
+                f"'{RELEASE_TAG}' tag matching its run: this project's pipelines did not register "
+                "it, so it is not loaded. Move the alias back to a version they registered, or "
+                "register this model through `kedro run --pipelines=training`"
+            )
+            logger.error("Refused to load an untrusted model: %s", message)
+            raise UntrustedModelVersion(message)
         uri = f"models:/{self._model_name}/{version.version}"
         registered = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
         return {
@@ -180,6 +199,7 @@ class ModelReleaseDataset(AbstractDataset[dict, None]):
         client = MlflowClient()
         self._log_extras(data, run_id)
         tags = {
+            RELEASE_TAG: run_id,
             "candidate": data["candidate"],
             **{k: f"{v:.6g}" for k, v in data["metrics"].items()},
             "training_rows": str(len(data["training_rows"])),

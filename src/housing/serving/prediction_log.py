@@ -44,6 +44,7 @@ def prediction_table(name: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("prediction", sa.Float, nullable=False),
         sa.Column("actual", sa.Float, nullable=True),
         sa.Column("actual_at", sa.String(40), nullable=True),
+        sa.Column("actual_by", sa.String(64), nullable=True),  # the feedback token's name
     )
 
 
@@ -66,6 +67,7 @@ class PredictionLog:
 
         self.table = prediction_table(table, sa.MetaData())
         self.table.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine, self.table)
         self._insert = self.table.insert()
         # SQLite has one writer at a time: queue in-process writers here rather than
         # have them spin on SQLITE_BUSY
@@ -76,14 +78,15 @@ class PredictionLog:
         with self._writing, self.engine.begin() as conn:
             conn.execute(self._insert, rows)
 
-    def attach_actual(self, request_id: str, actual: float) -> dict[str, Any]:
-        """Attach the observed value once; a second value for the same id is a conflict."""
+    def attach_actual(self, request_id: str, actual: float, by: str | None = None) -> dict[str, Any]:
+        """Attach the observed value once, with the name of the credential that sent it
+        (``by``); a second value for the same id is a conflict."""
         t = self.table
         with self._writing, self.engine.begin() as conn:
             updated = conn.execute(
                 t.update()
                 .where(t.c.request_id == request_id, t.c.actual.is_(None))
-                .values(actual=actual, actual_at=now_iso())
+                .values(actual=actual, actual_at=now_iso(), actual_by=by)
             ).rowcount
             row = conn.execute(
                 sa.select(t.c.prediction, t.c.model_version, t.c.actual).where(t.c.request_id == request_id)
@@ -96,3 +99,14 @@ class PredictionLog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _add_missing_columns(engine: sa.Engine, table: sa.Table) -> None:
+    """A log created by an earlier version lacks newer nullable columns (``actual_by``):
+    add them, so upgrading the API never needs a manual migration."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+    with engine.begin() as conn:
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))

@@ -133,3 +133,39 @@ def test_finetune_needs_an_ensemble(split, production, params):
             production[0],
             {**params["retraining"], "strategy": "finetune"},
         )
+
+
+def test_labels_alone_cannot_crown_a_model_worse_on_the_test_rows(
+    current_champion, split, production, params
+):
+    """A challenger that knows every held-out label (as forged feedback would make it look)
+    but is poor on the original test rows is refused, however good production looks."""
+    holdout = production[1]
+    answers = {tuple(row): actual for row, actual in zip(holdout[list(FEATURES)].to_numpy(), holdout[TARGET])}
+    fallback = split[0][TARGET].mean()
+
+    class Oracle:
+        def predict(self, X):
+            return [answers.get(tuple(row), fallback) for row in X[list(FEATURES)].to_numpy()]
+
+    gate = params["retraining"]["gate"]
+    release, decision, _ = judge_challenger(
+        {"candidate": "retrain-mixed", "model": Oracle(), "fit_seconds": 0.1},
+        current_champion,
+        split[1],
+        holdout,
+        gate,
+    )
+    assert decision["challenger"]["production_rmse"] == 0.0
+    assert decision["challenger"]["score"] < decision["champion"]["score"]  # the weighted score says promote
+    assert release["promote"] is False and decision["promoted"] is False
+    assert "max_test_regression" in decision["reason"]
+    # and the same challenger passes when the guard is switched off by configuration
+    release, _, _ = judge_challenger(
+        {"candidate": "retrain-mixed", "model": Oracle(), "fit_seconds": 0.1},
+        current_champion,
+        split[1],
+        holdout,
+        {**gate, "max_test_regression": float("inf")},
+    )
+    assert release["promote"] is True

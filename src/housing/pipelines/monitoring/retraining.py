@@ -172,7 +172,9 @@ def judge_challenger(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, float]]]:
     """Challenger and champion on the original test set (its half that never served as
     traffic) and on held-out recent production rows; the challenger takes the alias only if its weighted RMSE
-    (``production_weight`` x production + ``test_weight`` x test) beats the champion's."""
+    (``production_weight`` x production + ``test_weight`` x test) beats the champion's, and
+    its test RMSE is at most ``max_test_regression`` above the champion's (labels alone
+    never crown a model that got worse on data nobody could tamper with)."""
     if holdout.empty:
         raise MonitoringError(
             "no held-out production rows to judge the challenger: lower retraining.holdout_share"
@@ -184,6 +186,14 @@ def judge_challenger(
     test = test.loc[~np.isin(row_fingerprints(test), challenger["training_rows"])]
     new, old = _scores(challenger["model"], test, holdout, gate), _scores(model, test, holdout, gate)
     promote, reason = promotion_gate(new["score"], old["score"], gate["min_improvement"])
+    # labels can be forged or skewed; the original test rows cannot: a bound they keep
+    regression = new["test_rmse"] - old["test_rmse"]
+    if promote and regression > gate["max_test_regression"]:
+        promote = False
+        reason = (
+            f"refused: test RMSE {regression:+.4f} worse than the champion's, over "
+            f"max_test_regression {gate['max_test_regression']}, whatever production says; {reason}"
+        )
     reason = (
         f"{reason} on weighted RMSE ({gate['production_weight']} x production + {gate['test_weight']} x test); "
         f"production RMSE {new['production_rmse']:.4f} vs {old['production_rmse']:.4f}, "
