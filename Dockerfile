@@ -50,6 +50,7 @@ COPY --from=builder /opt/venv /opt/venv
 # and the UI's script is run from it (streamlit run src/housing/ui/app.py).
 COPY pyproject.toml .telemetry ./
 COPY conf/ conf/
+COPY .streamlit/ .streamlit/
 COPY src/housing/ui/app.py src/housing/ui/app.py
 RUN mkdir -p conf/local data/01_raw data/02_intermediate data/03_primary data/04_feature \
         data/05_model_input data/06_models data/07_model_output data/08_reporting \
