@@ -46,8 +46,11 @@ def test_every_operation_is_fuzzed(schema):
 def test_operation_conforms_to_its_schema(schema, method, path):
     operation = schema[path][method]
 
+    # Only HealthCheck.too_slow is suppressed: it times how long drawing cases takes, which
+    # on a shared 2-core machine measures the load, not this code. The others stay on: a
+    # strategy that filters out most cases or draws oversized data fails the test.
     @given(case=operation.as_strategy())
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
     def check(case):
         # Every check but "schema-valid data is accepted": one rule, AveBedrms <= AveRooms,
         # spans two fields and JSON Schema cannot state it (the House description does), so
