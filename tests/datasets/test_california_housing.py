@@ -39,7 +39,8 @@ def test_offline_without_file_says_where_to_put_it(tmp_path, monkeypatch):
     message = str(err.value)
     assert str(path) in message
     assert "downloading it with scikit-learn failed (OSError" in message
-    assert "cp ../shared/data/california_housing.csv" in message
+    assert "Place the California Housing CSV (the frame of scikit-learn's" in message
+    assert "../shared" not in message  # a user's clone has no such folder
     assert not path.exists()
 
 

@@ -42,8 +42,8 @@ class CaliforniaHousingDataset(CSVDataset):
         where = (
             f"Place the California Housing CSV (the frame of scikit-learn's "
             f"fetch_california_housing(as_frame=True), 20,640 rows, header MedInc ... "
-            f"MedHouseVal) at {target}; offline, `cp ../shared/data/california_housing.csv "
-            f"{target}` from the project root does it."
+            f"MedHouseVal) at {target}; offline, copy that file from a machine where "
+            f"`kedro run` could download it."
         )
         if not self._fetch:
             raise DatasetError(f"Raw data file {target} does not exist. {where}")
