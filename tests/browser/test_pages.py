@@ -148,7 +148,10 @@ def test_kedro_viz_shows_the_training_pipeline_with_its_candidates_and_layers(pa
     )
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     with static_site(project_copy / "build", tmp_path) as url:
-        page.goto(url)
+        page.goto(f"{url}/?pid=training")
+        expect(page.locator("[data-test='kedro-pipeline-selector'] .dropdown__label")).to_have_text(
+            "training"
+        )
         graph = page.locator(".pipeline-flowchart__nodes")
         expect(graph.locator("[data-node-fullname='raw_housing']")).to_be_visible()
         for candidate in CANDIDATES:  # one block per candidate namespace

@@ -190,3 +190,20 @@ def test_a_slow_api_times_out_with_a_message(ui_env):
         assert "answered 404" in texts(at.warning)  # this stub has no GET /model
         submit(at)
     assert "did not answer POST /predict within 0.5 s" in texts(at.error)
+
+
+def test_an_answer_the_ui_does_not_expect_is_a_message_not_a_traceback(ui_env):
+    stub = FastAPI()
+
+    @stub.post("/predict")
+    async def odd() -> dict:
+        return {"unexpected": True}  # a 200 without the price: not the housing API
+
+    with serve(stub) as url:
+        ui_env(url)
+        at = run_app()
+        submit(at)
+    assert not at.exception
+    (error,) = at.error
+    assert "Something unexpected went wrong on this page" in error.value
+    assert "KeyError" not in error.value and "price_usd" not in error.value
