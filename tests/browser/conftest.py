@@ -62,8 +62,9 @@ def browser():
         if os.environ.get("CI") == "true":
             pytest.fail(f"browser tests must run under CI=true, but this machine lacks {lacking}")
         pytest.skip(f"browser tests need {lacking}")
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
 
+    expect.set_options(timeout=TIMEOUT_MS)  # its default, 5 s, is short for a busy 2-core machine
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
