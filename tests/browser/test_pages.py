@@ -11,10 +11,12 @@ import subprocess
 import sys
 
 import httpx
+import pandas as pd
 import pytest
 
+from housing.pipelines.modelling.nodes import build_drift_reference
 from housing.pipelines.modelling.pipeline import CANDIDATES
-from housing.pipelines.monitoring.nodes import build_reference, detect_drift
+from housing.pipelines.monitoring.nodes import detect_drift
 from housing.pipelines.monitoring.scenarios import make_scenario
 from housing.ui import client, fields, formatting
 from tests.browser.conftest import LOCAL, closed_port, external, static_site, streamlit_ui
@@ -63,7 +65,9 @@ def drift_run(raw_housing, fitted_models, params):
     """What `kedro run --pipelines=drift` writes: the monitoring node on inflation traffic
     (labelled, so the error on production rows is reported too)."""
     model = fitted_models[1]
-    reference = build_reference(raw_housing, model, {"sample_size": 2_000, "seed": 0})
+    # no out-of-fold predictions: the node lets the model predict every reference row
+    best = {"oof": pd.Series(dtype=float), "model": model}
+    reference = build_drift_reference(raw_housing, best, {"sample_size": 2_000, "seed": 0})
     scenario = params["simulation"]["scenarios"]["inflation"]
     current = as_logged(
         make_scenario(raw_housing.sample(4_000, random_state=1), "inflation", 1_000, scenario), model

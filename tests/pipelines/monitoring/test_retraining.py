@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
 from housing.pipelines.modelling.estimators import build_model
 from housing.pipelines.monitoring.nodes import MonitoringError
 from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
@@ -28,8 +28,14 @@ def production(inflation_log):
 
 
 @pytest.fixture(scope="module")
-def current_champion(champion):
-    return {"name": "california-housing", "version": 1, "model": champion}
+def current_champion(champion, split):
+    return {
+        "name": "california-housing",
+        "version": 1,
+        "model": champion,
+        "training_rows": row_fingerprints(split[0]),
+        "drift_reference_run_id": "run-of-version-1",
+    }
 
 
 @pytest.mark.parametrize("strategy", ["mixed", "finetune", "weighted"])
@@ -65,7 +71,12 @@ def test_holdout_is_the_most_recent_rows(inflation_log, production):
 
 
 def test_gate_refuses_a_worse_challenger(current_champion, split, production, params):
-    worse = {"candidate": "retrain-mixed", "model": _constant(split[0]), "fit_seconds": 0.1}
+    worse = {
+        "candidate": "retrain-mixed",
+        "model": _constant(split[0]),
+        "fit_seconds": 0.1,
+        "training_rows": row_fingerprints(split[0]),
+    }
     release, decision, _ = judge_challenger(
         worse, current_champion, split[1], production[1], params["retraining"]["gate"]
     )
