@@ -97,8 +97,11 @@ for (const frame of document.querySelectorAll("iframe")) {
     const body = frame.contentDocument && frame.contentDocument.body;
     if (body) frame.style.height = Math.ceil(body.scrollHeight + 32) + "px";
   };
-  // a srcdoc frame loads after this script has run (before that it holds about:blank)
-  frame.addEventListener("load", () => { fit(); new ResizeObserver(fit).observe(frame.contentDocument.body); });
+  const watch = () => { fit(); new ResizeObserver(fit).observe(frame.contentDocument.body); };
+  // a frame may have loaded its report before this script runs (until then it holds about:blank)
+  const doc = frame.contentDocument;
+  if (doc && doc.URL === "about:srcdoc" && doc.readyState === "complete") watch();
+  else frame.addEventListener("load", watch);
 }
 </script>"""
 
