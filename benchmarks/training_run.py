@@ -56,7 +56,7 @@ def main() -> int:
         client = MlflowClient(tracking_uri=uri)
         champion = client.get_model_version_by_alias(args.model_name, "champion")
         rmse = float(champion.tags["test_rmse"])
-        comparison = pd.read_csv(ROOT / "data" / "08_reporting" / "model_comparison.csv")
+        comparison = pd.read_csv(ROOT / "data" / "06_models" / "model_comparison.csv")
 
     print("\ncandidates (test set = the study's 4,128 rows):")
     print(
