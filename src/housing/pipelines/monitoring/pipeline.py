@@ -4,7 +4,8 @@
 from kedro.pipeline import Pipeline, node
 
 from housing.pipelines.monitoring.nodes import detect_drift, keep_history, select_window
-from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
+from housing.pipelines.monitoring.retraining import labelled_production, retrain_candidates
+from housing.pipelines.monitoring.selection import judge_challengers
 
 
 def create_drift_pipeline(**kwargs) -> Pipeline:
@@ -43,22 +44,23 @@ def create_retraining_pipeline(**kwargs) -> Pipeline:
                 name="split_labelled_production",
             ),
             node(
-                retrain,
+                retrain_candidates,
                 inputs=["current_champion", "model_input_train", "production_train", "params:retraining"],
-                outputs="challenger",
-                name="retrain_challenger",
+                outputs="challengers",
+                name="retrain_challengers",
             ),
             node(
-                judge_challenger,
+                judge_challengers,
                 inputs=[
-                    "challenger",
+                    "challengers",
                     "current_champion",
                     "model_input_test",
+                    "production_train",
                     "production_holdout",
                     "params:retraining.gate",
                 ],
-                outputs=["model_release", "retraining_decision", "retraining_metrics"],
-                name="judge_challenger",
+                outputs=["model_release", "retraining_decision", "retraining_metrics", "retraining_report"],
+                name="judge_challengers",
             ),
         ],
         tags=["monitoring", "retraining"],

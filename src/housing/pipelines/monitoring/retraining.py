@@ -1,6 +1,6 @@
 """Retraining on production data that came back with ground truth, by one of three
-strategies, judged by the same kind of gate as training. Pure functions; the registry
-release goes through the catalog (``model_release``)."""
+strategies (or all of them); ``gate.py`` judges the challengers. Pure functions; the
+registry release goes through the catalog (``model_release``)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
-from housing.pipelines.modelling.nodes import promotion_gate, regression_metrics, seen_rows
+from housing.pipelines.modelling.nodes import seen_rows
 from housing.pipelines.monitoring.nodes import MonitoringError, select_window
-from housing.pipelines.monitoring.scenarios import unseen_rows
 
 logger = logging.getLogger(__name__)
 
@@ -65,25 +64,50 @@ def _require_champion(champion: dict | None) -> Pipeline:
 
 
 def _mixed(model: Pipeline, train: pd.DataFrame, production: pd.DataFrame, settings: dict) -> Pipeline:
-    """Full retrain, champion's hyperparameters, on recent production rows topped up with
-    original training rows so that production is ``production_share`` of the data."""
+    """Full retrain, champion's hyperparameters, on every original training row plus the
+    production rows, which carry ``production_share`` of the total sample weight.
+
+    The original rows are never shrunk to the production data's size: with a few hundred
+    labels from one region, they are what keeps the rest of the state right."""
     share = float(settings["production_share"])
-    n_original = min(len(train), int(round(len(production) * (1 - share) / share)))
-    data = pd.concat([production, train.sample(n_original, random_state=settings["seed"])], ignore_index=True)
-    return clone(model).fit(data[list(FEATURES)], data[TARGET].to_numpy())
+    if not 0 < share < 1:
+        raise MonitoringError(f"retraining.mixed.production_share must be in (0, 1), got {share}")
+    per_row = share / (1 - share) * len(train) / len(production)
+    data = pd.concat([train, production], ignore_index=True)
+    weights = np.r_[np.ones(len(train)), np.full(len(production), per_row)]
+    return clone(model).fit(data[list(FEATURES)], data[TARGET].to_numpy(), model__sample_weight=weights)
 
 
-def _finetune(model: Pipeline, production: pd.DataFrame, settings: dict) -> Pipeline:
-    """Continue the champion on the new rows: more boosting rounds from its trees (LightGBM
-    ``init_model``; scikit-learn ensembles by ``warm_start``), features unchanged."""
+def _finetune(model: Pipeline, train: pd.DataFrame, production: pd.DataFrame, settings: dict) -> Pipeline:
+    """Continue the champion on the new rows, features unchanged: at most ``rounds``
+    boosting rounds at a small ``learning_rate`` from its trees (LightGBM ``init_model``),
+    stopped early on the most recent ``validation_share`` of the rows; scikit-learn
+    ensembles add ``extra_trees`` by ``warm_start``. What the champion knew stays."""
     tuned = copy.deepcopy(model)
     head, estimator = tuned[:-1], tuned[-1]
-    X = head.transform(production[list(FEATURES)])
-    y = production[TARGET].to_numpy()
+    cut = int(round(len(production) * (1 - float(settings["validation_share"]))))
+    fit, valid = production.iloc[:cut], production.iloc[cut:]
+    if len(train) and settings.get("rehearsal_rows"):  # original rows anchor what did not move
+        n = min(len(train), int(settings["rehearsal_rows"]))
+        fit = pd.concat([fit, train.sample(n, random_state=int(settings["seed"]))], ignore_index=True)
+    X, y = head.transform(fit[list(FEATURES)]), fit[TARGET].to_numpy()
     booster = getattr(estimator, "booster_", None)
     if booster is not None:
-        extra = clone(estimator).set_params(n_estimators=int(settings["extra_rounds"]))
-        extra.fit(X, y, init_model=booster)
+        from lightgbm import early_stopping  # noqa: PLC0415
+
+        extra = clone(estimator).set_params(
+            n_estimators=int(settings["rounds"]),
+            learning_rate=float(settings["learning_rate"]),
+            **(settings.get("tree") or {}),
+        )
+        extra.fit(
+            X,
+            y,
+            init_model=booster,
+            eval_X=head.transform(valid[list(FEATURES)]),
+            eval_y=valid[TARGET].to_numpy(),
+            callbacks=[early_stopping(int(settings["early_stopping_rounds"]), verbose=False)],
+        )
         tuned.steps[-1] = (tuned.steps[-1][0], extra)
     elif "warm_start" in estimator.get_params():
         estimator.set_params(
@@ -121,10 +145,26 @@ def _weighted(model: Pipeline, train: pd.DataFrame, production: pd.DataFrame, se
     return clone(model).fit(X, y, model__sample_weight=weights)
 
 
+def labels_needed(strategy: str, n_rows: int, retraining: dict[str, Any]) -> str | None:
+    """Why ``n_rows`` labelled training rows are too few for ``strategy``, with how many
+    more labels it takes (counting the share held out to judge); None when enough."""
+    need = int(retraining[strategy]["min_rows"])
+    if n_rows >= need:
+        return None
+    kept = 1 - float(retraining["holdout_share"])
+    more = int(np.ceil(need / kept)) - int(np.ceil(n_rows / kept))
+    return (
+        f"{strategy} needs at least {need} labelled production rows to train on and has {n_rows}: "
+        f"send about {max(more, 1)} more actual values through POST /feedback "
+        f"({retraining['holdout_share']:.0%} of labels are held out to judge; "
+        f"parameters_monitoring.yml: retraining.{strategy}.min_rows)"
+    )
+
+
 def retrain(
     champion: dict | None, train: pd.DataFrame, production: pd.DataFrame, retraining: dict[str, Any]
 ) -> dict[str, Any]:
-    """The challenger built by ``retraining.strategy``."""
+    """The challenger built by ``retraining.strategy`` (one of ``STRATEGIES``)."""
     strategy = retraining["strategy"]
     if strategy not in STRATEGIES:
         raise MonitoringError(
@@ -132,12 +172,15 @@ def retrain(
             "(parameters_monitoring.yml: retraining.strategy)"
         )
     model = _require_champion(champion)
+    too_few = labels_needed(strategy, len(production), retraining)
+    if too_few:
+        raise MonitoringError(too_few)
     start = time.perf_counter()
     settings = retraining[strategy]
     if strategy == "mixed":
         challenger = _mixed(model, train, production, settings)
     elif strategy == "finetune":
-        challenger = _finetune(model, production, settings)
+        challenger = _finetune(model, train, production, settings)
     else:
         challenger = _weighted(model, train, production, settings)
     seconds = time.perf_counter() - start
@@ -146,85 +189,31 @@ def retrain(
     seen = np.union1d(seen_rows(champion, train), row_fingerprints(production))
     return {
         "candidate": f"retrain-{strategy}",
+        "strategy": strategy,
         "model": challenger,
         "fit_seconds": seconds,
         "training_rows": seen,
     }
 
 
-def _scores(model, test: pd.DataFrame, holdout: pd.DataFrame, gate: dict) -> dict[str, float]:
-    on_test = regression_metrics(test[TARGET].to_numpy(), model.predict(test[list(FEATURES)]))
-    on_prod = regression_metrics(holdout[TARGET].to_numpy(), model.predict(holdout[list(FEATURES)]))
-    score = gate["production_weight"] * on_prod["rmse"] + gate["test_weight"] * on_test["rmse"]
-    return {
-        **{f"test_{k}": v for k, v in on_test.items()},
-        **{f"production_{k}": v for k, v in on_prod.items()},
-        "score": float(score),
-    }
-
-
-def judge_challenger(
-    challenger: dict[str, Any],
-    champion: dict | None,
-    test: pd.DataFrame,
-    holdout: pd.DataFrame,
-    gate: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, float]]]:
-    """Challenger and champion on the original test set (its half that never served as
-    traffic) and on held-out recent production rows; the challenger takes the alias only if its weighted RMSE
-    (``production_weight`` x production + ``test_weight`` x test) beats the champion's, and
-    its test RMSE is at most ``max_test_regression`` above the champion's (labels alone
-    never crown a model that got worse on data nobody could tamper with)."""
-    if holdout.empty:
-        raise MonitoringError(
-            "no held-out production rows to judge the challenger: lower retraining.holdout_share"
-        )
-    model = _require_champion(champion)
-    test = unseen_rows(test)  # replayed traffic came from the other half: no leak into the judge
-    # and, whatever was replayed, never a row either model trained on (their manifests)
-    # (the challenger's manifest includes every row its champion saw)
-    test = test.loc[~np.isin(row_fingerprints(test), challenger["training_rows"])]
-    new, old = _scores(challenger["model"], test, holdout, gate), _scores(model, test, holdout, gate)
-    promote, reason = promotion_gate(new["score"], old["score"], gate["min_improvement"])
-    # labels can be forged or skewed; the original test rows cannot: a bound they keep
-    regression = new["test_rmse"] - old["test_rmse"]
-    if promote and regression > gate["max_test_regression"]:
-        promote = False
-        reason = (
-            f"refused: test RMSE {regression:+.4f} worse than the champion's, over "
-            f"max_test_regression {gate['max_test_regression']}, whatever production says; {reason}"
-        )
-    reason = (
-        f"{reason} on weighted RMSE ({gate['production_weight']} x production + {gate['test_weight']} x test); "
-        f"production RMSE {new['production_rmse']:.4f} vs {old['production_rmse']:.4f}, "
-        f"test RMSE {new['test_rmse']:.4f} vs {old['test_rmse']:.4f}"
-    )
-    logger.info("%s: %s -> %s", challenger["candidate"], reason, "PROMOTED" if promote else "not promoted")
-    release = {
-        "model": challenger["model"],
-        "candidate": challenger["candidate"],
-        "metrics": {k: new[k] for k in ("test_rmse", "test_mae", "test_r2", "production_rmse", "score")},
-        "promote": promote,
-        "reason": reason,
-        "input_example": test.loc[:, list(FEATURES)].head(5),
-        "training_rows": challenger["training_rows"],
-        # the drift reference stays the original training distribution
-        "drift_reference": champion["drift_reference_run_id"],
-    }
-    decision = {
-        "candidate": challenger["candidate"],
-        "promoted": promote,
-        "reason": reason,
-        "fit_seconds": challenger["fit_seconds"],
-        "challenger": new,
-        "champion": {"version": champion["version"], **old},
-        "n_production_holdout": len(holdout),
-        "n_test_rows": len(test),
-    }
-    metrics = {
-        **{f"challenger.{k}": v for k, v in new.items()},
-        **{f"champion.{k}": v for k, v in old.items()},
-        "fit_seconds": challenger["fit_seconds"],
-        "promoted": float(promote),
-    }
-    return release, decision, {k: {"value": float(v), "step": 0} for k, v in metrics.items()}
+def retrain_candidates(
+    champion: dict | None, train: pd.DataFrame, production: pd.DataFrame, retraining: dict[str, Any]
+) -> dict[str, Any]:
+    """Every challenger ``retraining.strategy`` asks for: one strategy, or ``all`` of them
+    (what ``python -m housing.monitor --auto-retrain`` runs). With ``all``, a strategy
+    short of labels is skipped with its message; alone, it stops the run with it."""
+    strategy = retraining["strategy"]
+    if strategy != "all":
+        return {"challengers": [retrain(champion, train, production, retraining)], "skipped": {}}
+    _require_champion(champion)
+    challengers, skipped = [], {}
+    for name in STRATEGIES:
+        too_few = labels_needed(name, len(production), retraining)
+        if too_few:
+            logger.warning("Skipping %s: %s", name, too_few)
+            skipped[name] = too_few
+            continue
+        challengers.append(retrain(champion, train, production, {**retraining, "strategy": name}))
+    if not challengers:
+        raise MonitoringError("no strategy has enough labelled rows: " + "; ".join(skipped.values()))
+    return {"challengers": challengers, "skipped": skipped}

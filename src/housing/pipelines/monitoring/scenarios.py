@@ -75,7 +75,48 @@ def geographic(
     return _draw(south, n, rng)
 
 
-SCENARIOS = {"stable": stable, "inflation": inflation, "geographic": geographic}
+def regional(
+    test: pd.DataFrame,
+    n: int,
+    rng: np.random.Generator,
+    box: dict[str, list[float]],
+    price_growth: float,
+    region_share: float,
+    **_: Any,
+) -> pd.DataFrame:
+    """Prices rise by ``price_growth`` inside one region only (``box``: ``latitude`` and
+    ``longitude`` ranges), at once; ``region_share`` of the traffic comes from there, the
+    rest from the whole state at unchanged prices. Inputs are the districts as they are."""
+    lat, lon = test["Latitude"], test["Longitude"]
+    inside = lat.between(*box["latitude"]) & lon.between(*box["longitude"])
+    if not inside.any():
+        raise ValueError(f"regional: no held-out rows inside {box}")
+    n_region = int(round(n * region_share))
+    rows = pd.concat(
+        [_draw(test[inside], n_region, rng), _draw(test[~inside], n - n_region, rng)], ignore_index=True
+    )
+    rows = rows.iloc[rng.permutation(n)].reset_index(drop=True)
+    moved = rows["Latitude"].between(*box["latitude"]) & rows["Longitude"].between(*box["longitude"])
+    rows[TARGET] = np.where(moved, np.minimum(rows[TARGET] * (1 + price_growth), PRICE_CAP), rows[TARGET])
+    return rows
+
+
+def income_shift(test: pd.DataFrame, n: int, rng: np.random.Generator, tilt: float, **_: Any) -> pd.DataFrame:
+    """Richer districts ask more often (a row's odds grow as exp(tilt x its standardised
+    MedInc)); prices are the true ones: the inputs move, the price of a house does not."""
+    income = test["MedInc"].to_numpy()
+    odds = np.exp(tilt * (income - income.mean()) / income.std())
+    idx = rng.choice(len(test), size=n, replace=True, p=odds / odds.sum())
+    return test.iloc[idx].reset_index(drop=True)
+
+
+SCENARIOS = {
+    "stable": stable,
+    "inflation": inflation,
+    "geographic": geographic,
+    "regional": regional,
+    "income_shift": income_shift,
+}
 
 
 def make_scenario(test: pd.DataFrame, name: str, n: int, settings: dict[str, Any]) -> pd.DataFrame:
