@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from housing.pipelines.data_processing.features import FEATURES
@@ -49,7 +50,8 @@ def test_stable_draws_held_out_rows(test_rows):
 
 def test_unknown_scenario_and_bad_count(test_rows):
     with pytest.raises(
-        ValueError, match=r"unknown scenario 'crash'; choose one of \['geographic', 'inflation', 'stable'\]"
+        ValueError,
+        match=r"unknown scenario 'crash'; choose one of \['geographic', 'income_shift', 'inflation', 'regional', 'stable'\]",
     ):
         make_scenario(test_rows, "crash", 10, {})
     with pytest.raises(ValueError, match="n must be at least 1"):
@@ -64,3 +66,22 @@ def test_traffic_never_comes_from_the_rows_that_judge_retraining(test_rows):
     rows = make_scenario(test_rows, "stable", 2_000, {"seed": 0})
     assert rows.merge(unseen, on=list(FEATURES)).empty
     assert 0.45 < len(pool) / len(test_rows) < 0.55
+
+
+def test_regional_raises_prices_inside_the_box_only(test_rows, params):
+    settings = params["simulation"]["scenarios"]["regional"]
+    rows = make_scenario(test_rows, "regional", 1_000, settings)
+    box = settings["box"]
+    inside = rows["Latitude"].between(*box["latitude"]) & rows["Longitude"].between(*box["longitude"])
+    assert 0.45 < inside.mean() < 0.6  # region_share 0.5, plus statewide rows that fall inside
+    truth = test_rows.set_index(list(FEATURES))["MedHouseVal"]
+    original = truth.loc[pd.MultiIndex.from_frame(rows[list(FEATURES)])].to_numpy()
+    expected = np.where(inside, np.minimum(original * 1.3, 5.00001), original)
+    assert np.allclose(rows["actual"], expected)
+
+
+def test_income_shift_moves_inputs_not_prices(test_rows, params):
+    rows = make_scenario(test_rows, "income_shift", 1_000, params["simulation"]["scenarios"]["income_shift"])
+    assert rows["MedInc"].mean() > 1.3 * test_rows["MedInc"].mean()
+    truth = test_rows.set_index(list(FEATURES))["MedHouseVal"]
+    assert np.allclose(rows["actual"], truth.loc[pd.MultiIndex.from_frame(rows[list(FEATURES)])].to_numpy())

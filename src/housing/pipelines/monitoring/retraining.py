@@ -134,7 +134,7 @@ def _weighted(model: Pipeline, train: pd.DataFrame, production: pd.DataFrame, se
     X = pd.concat([train[list(FEATURES)], production[list(FEATURES)]], ignore_index=True)
     is_production = np.r_[np.zeros(len(train)), np.ones(len(production))]
     classifier = LGBMClassifier(
-        n_estimators=int(settings["classifier_rounds"]), n_jobs=2, verbose=-1, random_state=settings["seed"]
+        n_estimators=int(settings["classifier_rounds"]), n_jobs=1, verbose=-1, random_state=settings["seed"]
     )
     p = cross_val_predict(classifier, X, is_production, cv=3, method="predict_proba")[:, 1]
     p = np.clip(p, 1e-3, 1 - 1e-3)
@@ -213,7 +213,11 @@ def retrain_candidates(
             logger.warning("Skipping %s: %s", name, too_few)
             skipped[name] = too_few
             continue
-        challengers.append(retrain(champion, train, production, {**retraining, "strategy": name}))
+        try:
+            challengers.append(retrain(champion, train, production, {**retraining, "strategy": name}))
+        except MonitoringError as exc:  # a strategy that does not fit this champion
+            logger.warning("Skipping %s: %s", name, exc)
+            skipped[name] = str(exc)
     if not challengers:
         raise MonitoringError("no strategy has enough labelled rows: " + "; ".join(skipped.values()))
     return {"challengers": challengers, "skipped": skipped}
