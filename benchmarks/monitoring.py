@@ -1,13 +1,15 @@
 """Monitoring figures: the drift pipeline's time on a 20,000-row prediction log, and the
-three retraining strategies after `inflation` traffic with feedback.
+three retraining strategies through the per-segment gate, scenario by scenario.
 
-    python benchmarks/monitoring.py [--rows 20000] [--labelled 4000]
+    python benchmarks/monitoring.py [--rows 20000] [--labelled 2000] [--env ENV]
 
 Needs a champion (`kedro run --pipelines=training`). Scenario rows get the champion's
 predictions and are written to a temporary prediction log exactly as the API writes it
 (your own log is not touched); `kedro run --pipelines=drift` then runs on it as a
-subprocess. The strategies run in-process on the same labelled rows (nothing is
-registered): RMSE on the study's test set and on held-out recent production rows.
+subprocess. The strategies run in-process (strategy `all`, as `python -m housing.monitor
+--auto-retrain` runs them; nothing is registered) on `--labelled` rows of each retraining
+scenario with ground truth: RMSE on held-out recent production rows, on the unseen
+original test rows (whole, and the worst untouched segment), fit time, and the verdict.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from housing.pipelines.data_processing.features import FEATURES
+from housing.pipelines.monitoring.gate import MOVED, TOO_FEW
 from housing.pipelines.monitoring.nodes import detect_drift
-from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
+from housing.pipelines.monitoring.retraining import labelled_production, retrain_candidates
 from housing.pipelines.monitoring.scenarios import make_scenario
+from housing.pipelines.monitoring.selection import judge_challengers
 from housing.serving.prediction_log import PredictionLog, now_iso
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,11 +60,12 @@ def log_scenario(uri: str, rows, champion: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000, help="logged rows for the drift timing")
-    parser.add_argument("--labelled", type=int, default=4_000, help="labelled inflation rows for retraining")
+    parser.add_argument("--labelled", type=int, default=2_000, help="labelled rows per retraining scenario")
+    parser.add_argument("--env", default=None, help="Kedro environment (e.g. test)")
     args = parser.parse_args()
 
     bootstrap_project(ROOT)
-    with KedroSession.create(project_path=ROOT) as session:
+    with KedroSession.create(project_path=ROOT, env=args.env) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
         champion = catalog.load("current_champion")
@@ -82,6 +87,7 @@ def main() -> int:
             "run",
             "--pipelines",
             "drift",
+            *(["--env", args.env] if args.env else []),
             "--params",
             f"drift.window.last_n={args.rows}",
         ]
@@ -93,7 +99,7 @@ def main() -> int:
         "\n| scenario (2,000 requests) | dataset drift | share of drifted columns | drifted columns (score) |"
     )
     print("| --- | --- | --- | --- |")
-    for name in ("stable", "inflation", "geographic"):
+    for name in ("stable", "inflation", "geographic", "regional", "income_shift"):
         rows = make_scenario(test, name, 2_000, params["simulation"]["scenarios"][name])
         current = rows.assign(
             prediction=champion["model"].predict(rows[list(FEATURES)]), created_at="", model_version=1
@@ -109,37 +115,45 @@ def main() -> int:
         f"(goal < 60 s: ratio {drift_seconds / 60:.2f})"
     )
 
-    log = make_scenario(test, "inflation", args.labelled, scenario)
-    logged = log.assign(
-        prediction=champion["model"].predict(log[list(FEATURES)]),
-        request_id=[str(i) for i in range(len(log))],
-        created_at=[f"{i:08d}" for i in range(len(log))],
-        model_version=champion["version"],
-    )
-    settings = params["retraining"]
-    production, holdout = labelled_production(logged, settings["window"], settings["holdout_share"])
+    settings = {**params["retraining"], "strategy": "all"}
     print(
-        f"\nretraining after inflation traffic: {len(production):,} labelled rows to train, "
-        f"{len(holdout):,} recent rows held out\n"
+        f"\nretraining, strategy x scenario: {args.labelled:,} labelled rows each "
+        f"({settings['holdout_share']:.0%} most recent held out); segments: the champion's location "
+        f"clusters, tolerance +{settings['gate']['segments']['tolerance']} RMSE on untouched ones\n"
     )
-    print("| strategy | RMSE original test | RMSE held-out production | training time | promoted |")
-    print("| --- | --- | --- | --- | --- |")
-    first = True
-    for strategy in ("mixed", "finetune", "weighted"):
-        challenger = retrain(champion, train, production, {**settings, "strategy": strategy})
-        _, decision, _ = judge_challenger(challenger, champion, test, holdout, settings["gate"])
-        if first:
-            old = decision["champion"]
-            print(
-                f"| champion v{old['version']} (no retraining) | {old['test_rmse']:.4f} | "
-                f"{old['production_rmse']:.4f} | - | - |"
-            )
-            first = False
-        new = decision["challenger"]
-        print(
-            f"| {strategy} | {new['test_rmse']:.4f} | {new['production_rmse']:.4f} | "
-            f"{decision['fit_seconds']:.1f} s | {'yes' if decision['promoted'] else 'no'} |"
+    print(
+        "| scenario | strategy | production RMSE (champion → challenger) | unseen test RMSE "
+        "(champion → challenger) | worst untouched segment (champion → challenger) | moved segments "
+        "| fit time | promoted |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in ("regional", "inflation", "income_shift"):
+        rows = make_scenario(test, name, args.labelled, params["simulation"]["scenarios"][name])
+        logged = rows.assign(
+            prediction=champion["model"].predict(rows[list(FEATURES)]),
+            request_id=[str(i) for i in range(len(rows))],
+            created_at=[f"{i:08d}" for i in range(len(rows))],
+            model_version=champion["version"],
         )
+        production, holdout = labelled_production(logged, settings["window"], settings["holdout_share"])
+        candidates = retrain_candidates(champion, train, production, settings)
+        _, decision, _, _ = judge_challengers(
+            candidates, champion, test, production, holdout, settings["gate"]
+        )
+        old = decision["champion"]
+        for strategy, d in decision["strategies"].items():
+            new = d["challenger"]
+            untouched = [r for r in d["segments"] if r["status"] not in (MOVED, TOO_FEW)]
+            worst = max(untouched, key=lambda r: r["delta"])
+            moved = sum(r["status"] == MOVED for r in d["segments"])
+            print(
+                f"| {name} | {strategy} | {old['production_rmse']:.3f} → {new['production_rmse']:.3f} "
+                f"| {old['test_rmse']:.3f} → {new['test_rmse']:.3f} "
+                f"| {worst['segment']}: {worst['champion_rmse']:.3f} → {worst['challenger_rmse']:.3f} "
+                f"({worst['delta']:+.3f}) | {moved} | {d['fit_seconds']:.1f} s | {'yes' if d['promoted'] else 'no'} |"
+            )
+        for strategy, reason in decision["skipped"].items():
+            print(f"| {name} | {strategy} | skipped: {reason} | | | | | no |")
     return 0
 
 

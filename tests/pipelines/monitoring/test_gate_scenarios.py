@@ -106,6 +106,10 @@ def test_regional_moves_only_the_clusters_of_the_region(judged, params):
 def test_an_input_shift_moves_no_segment(judged):
     _, decision, _, _ = judged["income_shift"]
     assert not [r for r in decision["segments"] if r["status"] == MOVED]
+    # the champion stays, and the decision says why in terms of labels
+    assert any(
+        item.startswith("no strategy beat the champion by 0.01 RMSE") for item in decision["labels_needed"]
+    )
 
 
 def test_a_segment_with_too_few_unseen_rows_is_reported_not_judged(judged, params):

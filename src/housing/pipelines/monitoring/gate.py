@@ -62,7 +62,7 @@ def segment_table(
     for name in sorted(set(seg) | set(prod_seg)):
         here, there = seg == name, prod_seg == name
         row: dict[str, Any] = {
-            "segment": name,
+            "segment": str(name),
             "latitude": round(float(test.loc[here, "Latitude"].mean()), 2) if here.any() else None,
             "longitude": round(float(test.loc[here, "Longitude"].mean()), 2) if here.any() else None,
             "n_unseen": int(here.sum()),

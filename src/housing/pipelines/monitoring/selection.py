@@ -15,15 +15,17 @@ logger = logging.getLogger(__name__)
 
 
 def _labels_needed(
-    decisions: dict[str, dict[str, Any]], skipped: dict[str, str], holdout: pd.DataFrame
+    decisions: dict[str, dict[str, Any]], skipped: dict[str, str], holdout: pd.DataFrame, margin: float
 ) -> list[str]:
     """What labelled production rows would let a challenger pass, in plain words."""
     needed = list(skipped.values())
     if not any(
-        d["challenger"]["production_rmse"] < d["champion"]["production_rmse"] for d in decisions.values()
+        d["challenger"]["production_rmse"] < d["champion"]["production_rmse"] - margin
+        for d in decisions.values()
     ):
         needed.append(
-            f"no strategy beat the champion on the {len(holdout)} held-out production rows: the labels show "
+            f"no strategy beat the champion by {margin} RMSE on the {len(holdout)} held-out production rows: "
+            "the labels show "
             f"no change it misses, or too few to show one; about {len(holdout)} more labelled rows "
             "(POST /feedback) would tell"
         )
@@ -38,9 +40,6 @@ def _labels_needed(
             f"{row['n_production']} so far): retraining got worse there on unseen original rows, and labels "
             "from there would show whether prices moved"
         )
-    unjudged = {r["segment"] for d in decisions.values() for r in d["segments"] if r["status"] == TOO_FEW}
-    if unjudged:
-        needed.append(f"segments {sorted(unjudged)} have too few unseen original rows to be judged")
     return needed
 
 
@@ -79,7 +78,7 @@ def judge_challengers(
             f"{', '.join(judged)} passed the gate. "
             + " | ".join(f"{s}: {d['reason']}" for s, d in decisions.items())
         )
-        needed = _labels_needed(decisions, candidates["skipped"], holdout)
+        needed = _labels_needed(decisions, candidates["skipped"], holdout, gate["min_improvement"])
     logger.info("Retraining: %s", summary)
     decision = {
         **decision,
