@@ -28,8 +28,14 @@ def runs(monkeypatch):
     return ran
 
 
-def outcome(monkeypatch, drift: bool, decision: dict | None = None) -> None:
-    loaded = {"drift_summary": {"dataset_drift": drift, "drift_share": 0.4}, "retraining_decision": decision}
+def outcome(monkeypatch, drift: bool, decision: dict | None = None, performance_drift: bool = False) -> None:
+    summary = {
+        "dataset_drift": drift,
+        "drift_share": 0.4,
+        "performance": {"rmse": 0.62, "n_labelled": 1000, "reference_rmse": 0.43},
+        "performance_drift": performance_drift,
+    }
+    loaded = {"drift_summary": summary, "retraining_decision": decision}
     monkeypatch.setattr(monitor, "_load", lambda path, env, name: loaded[name])
 
 
@@ -50,6 +56,15 @@ def test_auto_retrain_runs_every_strategy_and_says_what_it_promoted(runs, monkey
     assert monitor.main(["--auto-retrain"]) == 0
     assert runs == [("drift", None), ("retraining", {"retraining": {"strategy": "all"}})]
     assert "promoted retrain-finetune" in capsys.readouterr().out
+
+
+def test_prices_that_moved_without_the_inputs_trigger_retraining(runs, monkeypatch, capsys):
+    """A regional price change: the inputs hardly drift, the labelled rows do."""
+    outcome(monkeypatch, False, PROMOTED, performance_drift=True)
+    assert monitor.main(["--auto-retrain"]) == 0
+    assert [pipeline for pipeline, _ in runs] == ["drift", "retraining"]
+    out = capsys.readouterr().out
+    assert "dataset drift: no" in out and "performance drift: yes (RMSE 0.620 on 1000 labelled" in out
 
 
 def test_auto_retrain_with_one_strategy(runs, monkeypatch):

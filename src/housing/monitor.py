@@ -2,9 +2,10 @@
 
     python -m housing.monitor [--auto-retrain [--strategy all]] [--env ENV] [--project-path .]
 
-Runs the `drift` pipeline; when it finds dataset drift and --auto-retrain is given, runs
-the `retraining` pipeline with every strategy (or the one given), and the best challenger
-that passes the gate takes the alias; the decision is printed in plain words, with the
+Runs the `drift` pipeline; when it finds dataset drift or performance drift (labelled
+production rows much worse than the training rows: prices moved where inputs may not
+have) and --auto-retrain is given, runs the `retraining` pipeline with every strategy
+(or the one given), and the best challenger that passes the gate takes the alias; the decision is printed in plain words, with the
 labels that would be needed when none passes. Exit status: 0 no drift or a challenger
 promoted, 3 drift found but the champion stays, 1 a problem (the message says what to do).
 """
@@ -60,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"dataset drift: {'yes' if summary['dataset_drift'] else 'no'} (share {summary['drift_share']:.2f})"
         )
-        if not summary["dataset_drift"]:
+        performance = summary.get("performance")
+        if performance and "reference_rmse" in performance:
+            print(
+                f"performance drift: {'yes' if summary.get('performance_drift') else 'no'} "
+                f"(RMSE {performance['rmse']:.3f} on {performance['n_labelled']} labelled production rows, "
+                f"{performance['reference_rmse']:.3f} on the training rows)"
+            )
+        if not (summary["dataset_drift"] or summary.get("performance_drift")):
             return 0
         if not args.auto_retrain:
             return DRIFT_NOT_RETRAINED

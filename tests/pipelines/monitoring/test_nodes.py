@@ -111,3 +111,15 @@ def test_the_reference_error_is_out_of_sample(reference, split, champion):
     test = split[1]
     test_mae = (champion.predict(test[list(FEATURES)]) - test[TARGET]).abs().mean()
     assert reference_mae == pytest.approx(test_mae, rel=0.15)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "moved"),
+    [("stable", False), ("income_shift", False), ("geographic", False), ("regional", True)],
+)
+def test_performance_drift_is_where_prices_moved(scenario, moved, reference, traffic, params):
+    """A regional price change barely moves the inputs; the labelled rows show it."""
+    _, summary, metrics = detect_drift(reference, traffic[scenario], params["drift"])
+    assert summary["performance_drift"] is moved, summary["performance"]
+    assert metrics["drift.performance_drift"]["value"] == float(moved)
+    json.dumps(summary, allow_nan=False)

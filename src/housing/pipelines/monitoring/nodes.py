@@ -151,6 +151,8 @@ def detect_drift(
         performance = {
             **regression_metrics(labelled["actual"].to_numpy(), labelled["prediction"].to_numpy()),
             "n_labelled": len(labelled),
+            # out-of-fold error on the training rows: what the model's error was when it was fitted
+            "reference_rmse": regression_metrics(reference["actual"], reference["prediction"])["rmse"],
         }
         definition = DataDefinition(
             numerical_columns=columns, regression=[Regression(target="actual", prediction="prediction")]
@@ -175,12 +177,18 @@ def detect_drift(
         "model_versions": {str(k): int(v) for k, v in current["model_version"].value_counts().items()},
         "columns": column_results,
         "performance": performance,
+        # prices can move where inputs do not (a regional change): labels show it
+        "performance_drift": bool(
+            performance
+            and performance["rmse"] > performance["reference_rmse"] * (1 + float(drift["max_rmse_increase"]))
+        ),
         "report_url": "/monitoring/drift/report",
     }
     metrics = {
         "drift.share": share,
         "drift.dataset_drift": float(summary["dataset_drift"]),
         "drift.n_current": float(len(current)),
+        "drift.performance_drift": float(summary["performance_drift"]),
         **{f"drift.score.{r['column']}": r["score"] for r in column_results},
         **{f"production.{k}": float(v) for k, v in (performance or {}).items()},
     }
