@@ -15,6 +15,7 @@ original test rows (whole, and the worst untouched segment), fit time, and the v
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -57,6 +58,13 @@ def log_scenario(uri: str, rows, champion: dict) -> None:
     )
 
 
+def verdict(strategy: str, judged: dict, decision: dict) -> str:
+    """yes / no, and which one `all` promotes (the best that passes)."""
+    if not judged["promoted"]:
+        return "no"
+    return "yes, promoted" if decision["candidate"] == f"retrain-{strategy}" else "yes"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000, help="logged rows for the drift timing")
@@ -71,6 +79,7 @@ def main() -> int:
         champion = catalog.load("current_champion")
         train, test = catalog.load("model_input_train"), catalog.load("model_input_test")
         reference = catalog.load("champion_drift_reference") if champion else None
+    logging.getLogger("housing").setLevel(logging.WARNING)  # the tables only, not each verdict's log line
     if champion is None:
         print("no champion: run `kedro run --pipelines=training` first", file=sys.stderr)
         return 2
@@ -96,9 +105,10 @@ def main() -> int:
         drift_seconds = time.perf_counter() - start
 
     print(
-        "\n| scenario (2,000 requests) | dataset drift | share of drifted columns | drifted columns (score) |"
+        "\n| scenario (2,000 requests) | dataset drift | share of drifted columns | drifted columns (score) "
+        "| RMSE labelled rows (out of fold on training) | performance drift |"
     )
-    print("| --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name in ("stable", "inflation", "geographic", "regional", "income_shift"):
         rows = make_scenario(test, name, 2_000, params["simulation"]["scenarios"][name])
         current = rows.assign(
@@ -106,8 +116,11 @@ def main() -> int:
         )
         _, summary, _ = detect_drift(reference, current, params["drift"])
         drifted = ", ".join(f"{c['column']} ({c['score']:.2f})" for c in summary["columns"] if c["drifted"])
+        performance = summary["performance"]
         print(
-            f"| {name} | {'yes' if summary['dataset_drift'] else 'no'} | {summary['drift_share']:.2f} | {drifted or '-'} |"
+            f"| {name} | {'yes' if summary['dataset_drift'] else 'no'} | {summary['drift_share']:.2f} | {drifted or '-'} "
+            f"| {performance['rmse']:.3f} ({performance['reference_rmse']:.3f}) "
+            f"| {'yes' if summary['performance_drift'] else 'no'} |"
         )
 
     print(
@@ -124,7 +137,7 @@ def main() -> int:
     print(
         "| scenario | strategy | production RMSE (champion → challenger) | unseen test RMSE "
         "(champion → challenger) | worst untouched segment (champion → challenger) | moved segments "
-        "| fit time | promoted |"
+        "| fit time | passes the gate |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in ("regional", "inflation", "income_shift"):
@@ -150,7 +163,7 @@ def main() -> int:
                 f"| {name} | {strategy} | {old['production_rmse']:.3f} → {new['production_rmse']:.3f} "
                 f"| {old['test_rmse']:.3f} → {new['test_rmse']:.3f} "
                 f"| {worst['segment']}: {worst['champion_rmse']:.3f} → {worst['challenger_rmse']:.3f} "
-                f"({worst['delta']:+.3f}) | {moved} | {d['fit_seconds']:.1f} s | {'yes' if d['promoted'] else 'no'} |"
+                f"({worst['delta']:+.3f}) | {moved} | {d['fit_seconds']:.1f} s | {verdict(strategy, d, decision)} |"
             )
         for strategy, reason in decision["skipped"].items():
             print(f"| {name} | {strategy} | skipped: {reason} | | | | | no |")
