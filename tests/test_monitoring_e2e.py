@@ -88,6 +88,10 @@ def test_drift_then_retraining_on_replayed_traffic(project):
     decision = json.loads((root / "data" / "08_reporting" / "retraining_decision.json").read_text())
     assert decision["candidate"] == "retrain-finetune"
     assert decision["challenger"]["production_rmse"] < decision["champion"]["production_rmse"]
+    # the per-segment table: in the decision, the Markdown report and the run's metrics
+    assert {r["status"] for r in decision["segments"]} <= {"ok", "regressed", "moved", "too few rows"}
+    report = (root / "data" / "08_reporting" / "retraining_report.md").read_text()
+    assert "## finetune: RMSE on unseen original rows per segment" in report
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     versions = {int(v.version): v for v in client.search_model_versions(f"name='{MODEL}'")}
@@ -95,3 +99,33 @@ def test_drift_then_retraining_on_replayed_traffic(project):
     assert newest.tags["candidate"] == "retrain-finetune"
     champion = int(client.get_model_version_by_alias(MODEL, "champion").version)
     assert (champion == int(newest.version)) is decision["promoted"]
+    run = client.get_run(newest.run_id)
+    assert any(k.startswith("retraining_metrics.segment.cluster_") for k in run.data.metrics), sorted(
+        run.data.metrics
+    )
+    assert "retraining/retraining_report.md" in {
+        a.path for a in client.list_artifacts(run.info.run_id, "retraining")
+    }
+
+    # unattended: drift, then every strategy through the gate; the verdict in plain words
+    monitor = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "housing.monitor",
+            "--auto-retrain",
+            "--env",
+            "test",
+            "--project-path",
+            str(root),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    decision = json.loads((root / "data" / "08_reporting" / "retraining_decision.json").read_text())
+    assert set(decision["strategies"]) | set(decision["skipped"]) == {"mixed", "finetune", "weighted"}
+    assert monitor.returncode == (0 if decision["promoted"] else 3), monitor.stderr[-3000:]
+    assert "dataset drift: yes" in monitor.stdout and decision["summary"] in monitor.stdout
