@@ -80,9 +80,11 @@ def _mixed(model: Pipeline, train: pd.DataFrame, production: pd.DataFrame, setti
 
 def _finetune(model: Pipeline, train: pd.DataFrame, production: pd.DataFrame, settings: dict) -> Pipeline:
     """Continue the champion on the new rows, features unchanged: at most ``rounds``
-    boosting rounds at a small ``learning_rate`` from its trees (LightGBM ``init_model``),
-    stopped early on the most recent ``validation_share`` of the rows; scikit-learn
-    ensembles add ``extra_trees`` by ``warm_start``. What the champion knew stays."""
+    small trees (``tree``) at a small ``learning_rate`` on its own (LightGBM
+    ``init_model``), stopped early on the most recent ``validation_share`` of the rows;
+    scikit-learn ensembles add ``extra_trees`` by ``warm_start``. ``rehearsal_rows``
+    original training rows are fitted alongside, so the added trees learn a correction
+    only where production disagrees: what the champion knew elsewhere stays."""
     tuned = copy.deepcopy(model)
     head, estimator = tuned[:-1], tuned[-1]
     cut = int(round(len(production) * (1 - float(settings["validation_share"]))))
