@@ -126,6 +126,17 @@ def test_early_stopping_learns_the_number_of_trees_and_enqueued_configurations_g
     assert model.named_steps["model"].n_estimators == n_trees
 
 
+def test_refining_at_a_slow_learning_rate_is_kept_only_if_cv_says_so(split):
+    candidate = {**LGBM, "refine": {"learning_rate": 0.03}}
+    tuned, trials, _ = _tune(split[0], candidate)
+    folds = make_folds(split[0], FEATURES_CFG, TUNING)
+    best = trials.loc[trials["value"].idxmin()]
+    slow = cross_validate(candidate, {"learning_rate": 0.03}, folds)["cv_rmse"]
+    assert tuned["refined"] is bool(slow < best["value"])
+    assert tuned["cv_rmse"] == pytest.approx(min(slow, best["value"]))
+    assert (tuned["best_params"]["learning_rate"] == 0.03) is tuned["refined"]
+
+
 def test_best_iteration_is_the_minimum_of_the_mean_curve_over_rounds_all_folds_reached():
     curves = [np.array([3.0, 2.0, 1.0, 1.5]), np.array([3.0, 1.0, 2.0])]
     assert best_iteration(curves) == 2  # means 3.0, 1.5, 1.5 over the 3 common rounds

@@ -105,19 +105,33 @@ def tune_hyperparameters(
         )
     best = study.best_trial
     n_complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    best_params = dict(best.params)
-    if best.user_attrs.get("n_estimators"):
-        best_params["n_estimators"] = int(best.user_attrs["n_estimators"])
-    oof = out_of_fold.get(best.number)
-    if oof is None:  # the best trial ran in another worker: score it again here
-        oof = cross_validate(candidate, dict(best.params), folds, n_jobs=n_jobs)["oof"]
+    scores = {"cv_rmse": float(best.value), **best.user_attrs, "oof": out_of_fold.get(best.number)}
+    if scores["oof"] is None:  # the best trial ran in another worker: score it again here
+        scores = cross_validate(candidate, dict(best.params), folds, n_jobs=n_jobs)
+    best_params, refined = dict(best.params), False
+    if candidate.get("refine"):
+        # the search runs at a quick learning rate; the same trees grown slowly usually
+        # generalise better, and CV (never the test set) decides whether they do here
+        params = {**best_params, **candidate["refine"]}
+        slow = cross_validate(candidate, params, folds, n_jobs=n_jobs)
+        logger.info(
+            "Refined %s with %s: CV RMSE %.4f (search best %.4f)",
+            name,
+            candidate["refine"],
+            slow["cv_rmse"],
+            scores["cv_rmse"],
+        )
+        if slow["cv_rmse"] < scores["cv_rmse"]:
+            best_params, scores, refined = params, slow, True
+    if scores.get("n_estimators"):
+        best_params["n_estimators"] = int(scores["n_estimators"])
     result = {
         "name": name,
         "best_params": best_params,
-        "cv_rmse": float(best.value),
-        **{k: best.user_attrs[k] for k in ("cv_rmse_std", "cv_mae", "cv_r2", "fit_seconds")},
+        **{k: float(scores[k]) for k in ("cv_rmse", "cv_rmse_std", "cv_mae", "cv_r2", "fit_seconds")},
         "n_trials": n_complete,
         "truncated": n_complete < budget,
+        "refined": refined,
         "tuning_seconds": time.perf_counter() - start,
     }
     logger.info(
@@ -130,7 +144,7 @@ def tune_hyperparameters(
         best_params,
     )
     trials = study.trials_dataframe()
-    return result, trials, pd.Series(oof, index=train.index, name="oof_prediction")
+    return result, trials, pd.Series(scores["oof"], index=train.index, name="oof_prediction")
 
 
 def fit_candidate(
