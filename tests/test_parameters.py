@@ -95,6 +95,9 @@ def test_a_run_with_bad_parameters_stops_before_any_node(project_copy):
     output = " ".join((run.stdout + run.stderr).split())  # rich wraps long lines
     assert run.returncode != 0
     assert "ParameterError: 1 problem(s) in the parameters" in output
-    assert "parameters_modelling.yml: lightgbm.candidate.n_trials: Input should be greater than 0 (got -1)" in output
+    assert (
+        "parameters_modelling.yml: lightgbm.candidate.n_trials: Input should be greater than 0 (got -1)"
+        in output
+    )
     assert "Completed node" not in output and "Traceback" not in output
     assert not Path(project_copy / "data" / "02_intermediate" / "raw_data_version.json").exists()
