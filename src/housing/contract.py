@@ -18,3 +18,7 @@ FEATURES: tuple[str, ...] = (
     "Longitude",
 )
 TARGET = "MedHouseVal"  # median house value of the block group, in $100,000s
+
+# Counts and years: whole numbers in most sources (41, 322), which the registered model
+# accepts as integers as well as floats, for any MLflow client
+INTEGER_VALUED: tuple[str, ...] = ("HouseAge", "Population")
