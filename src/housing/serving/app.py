@@ -32,12 +32,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from housing import __version__
+from housing.db import DatabaseError
 from housing.pipelines.data_processing.features import FEATURES
 from housing.pipelines.explainability.nodes import group_contributions
 from housing.serving.metrics import BodySizeLimitMiddleware, Metrics, MetricsMiddleware
 from housing.serving.model import ServingModel
 from housing.serving.prediction_log import (
     FeedbackConflict,
+    LogUnavailable,
     PredictionLog,
     UnknownRequest,
     now_iso,
@@ -70,6 +72,7 @@ class ServingConfig:
     prediction_log_uri: str
     prediction_log_table: str = "predictions"
     sqlite_synchronous: str = "NORMAL"
+    prediction_log_pool: dict[str, Any] | None = None  # pool sizes, connect timeout (PostgreSQL)
     max_batch_rows: int = 10_000
     max_body_bytes: int = 8 * 1024 * 1024
     poll_seconds: float = 0.0
@@ -87,6 +90,7 @@ class ServingConfig:
             "prediction_log_uri": log.get("uri"),
             "prediction_log_table": log.get("table", "predictions"),
             "sqlite_synchronous": log.get("sqlite_synchronous", "NORMAL"),
+            "prediction_log_pool": log.get("pool"),
             "admin_token": os.environ.get(conf.get("admin_token_env", "HOUSING_ADMIN_TOKEN")) or None,
         }
         known = {f.name for f in fields(cls)}
@@ -162,11 +166,8 @@ class Serving:
 async def lifespan(app: FastAPI):
     serving: Serving = app.state.serving
     config = serving.config
-    serving.log = PredictionLog(
-        config.prediction_log_uri,
-        config.prediction_log_table,
-        config.sqlite_synchronous,
-    )
+    if serving.log is None:  # create_app_from_project opens it before start-up
+        serving.log = open_log(config)
     await serving.reload()
     # Everything loaded so far (Kedro, MLflow, the model) lives as long as the process:
     # move it out of the garbage collector's sight, or every full collection walks those
@@ -180,6 +181,28 @@ async def lifespan(app: FastAPI):
         if poller:
             poller.cancel()
         serving.log.close()
+
+
+def open_log(config: ServingConfig) -> PredictionLog:
+    return PredictionLog(
+        config.prediction_log_uri,
+        config.prediction_log_table,
+        config.sqlite_synchronous,
+        config.prediction_log_pool,
+    )
+
+
+async def write_log(serving: Serving, write: Callable[..., Any], *args: Any) -> Any:
+    """A SQLite commit (~0.1 ms) runs on the event loop; a network database's round trip
+    runs in the thread pool, so a slow database never stalls /health or /ready."""
+    if serving.log.blocking:
+        return await run_in_threadpool(write, *args)
+    return write(*args)
+
+
+async def log_unavailable(_request: Request, exc: LogUnavailable) -> JSONResponse:
+    """A write the log could not take: 503, so the client retries; never a 200 unlogged."""
+    return JSONResponse({"detail": f"{exc}; the request was not served, retry later"}, 503)
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in its
@@ -235,7 +258,9 @@ def usd(value: float) -> float:
 
 
 router = APIRouter()
-NOT_READY_RESPONSE = {503: {"model": Status, "description": "no model loaded yet"}}
+NOT_READY_RESPONSE = {
+    503: {"model": Status, "description": "no model loaded yet, or the prediction log is unavailable"}
+}
 BODY_ERRORS = {
     400: {"description": "the body could not be decoded"},
     413: {"description": "the body exceeds serving.max_body_bytes"},
@@ -258,7 +283,7 @@ async def predict(
     # sub-millisecond, so it runs on the event loop (no thread hop)
     value = float(model.predict(np.array([row]), 1)[0])
     record = log_record(model, row, value, now_iso())
-    serving.log.record([record])  # committed before we answer
+    await write_log(serving, serving.log.record, [record])  # committed before we answer
     serving.metrics.predictions.labels(str(model.version)).inc()
     return PredictionResponse(
         request_id=record["request_id"],
@@ -356,13 +381,14 @@ async def explain(house: House, model: ServingModel = Depends(get_model)) -> Exp
         **BODY_ERRORS,
         404: {"description": "unknown request_id"},
         409: {"description": "already has a value"},
+        503: {"description": "the prediction log is unavailable"},
     },
     tags=["monitor"],
 )
 async def feedback(item: Feedback, serving: Serving = Depends(get_serving)) -> FeedbackResponse:
     """Attach the observed value (e.g. the sale price) to a logged prediction, once."""
     try:
-        logged = serving.log.attach_actual(item.request_id, item.actual)
+        logged = await write_log(serving, serving.log.attach_actual, item.request_id, item.actual)
     except UnknownRequest:
         raise HTTPException(404, f"request_id: no logged prediction has id {item.request_id!r}") from None
     except FeedbackConflict as exc:
@@ -378,13 +404,11 @@ async def health() -> Status:
 
 @router.get("/ready", response_model=Status, responses=NOT_READY_RESPONSE, tags=["operate"])
 async def ready(serving: Serving = Depends(get_serving)):
-    """Ready when a model is loaded; 503 with what to do otherwise."""
+    """Ready when a model is loaded and the prediction log answers; 503 with why otherwise."""
     model = serving.model
-    if model is None:
-        return JSONResponse(
-            Status(status="not ready", detail=serving.not_ready).model_dump(),
-            status_code=503,
-        )
+    problem = serving.not_ready if model is None else await run_in_threadpool(serving.log.ping)
+    if problem:
+        return JSONResponse(Status(status="not ready", detail=problem).model_dump(), status_code=503)
     return Status(status="ready", model_version=model.version)
 
 
@@ -500,6 +524,7 @@ def create_app(config: ServingConfig, source: ModelSource) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=serving.metrics)
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(LogUnavailable, log_unavailable)
     app.include_router(router)
     return app
 
@@ -545,4 +570,10 @@ def create_app_from_project() -> FastAPI:
     """uvicorn factory: ``HOUSING_PROJECT_PATH`` (default: the working directory) and
     ``KEDRO_ENV`` choose the project and its configuration environment."""
     project_path = Path(os.environ.get("HOUSING_PROJECT_PATH") or Path.cwd()).resolve()
-    return create_app(*kedro_source(project_path, os.environ.get("KEDRO_ENV") or None))
+    app = create_app(*kedro_source(project_path, os.environ.get("KEDRO_ENV") or None))
+    serving = app.state.serving
+    try:  # before uvicorn starts: a bad setting is one line and exit status 1, no traceback
+        serving.log = open_log(serving.config)
+    except DatabaseError as exc:
+        raise SystemExit(f"housing.serving: cannot start: {exc}") from None
+    return app

@@ -1,9 +1,11 @@
 """The prediction log: every answered prediction and the ground truth that follows it.
 
 SQLAlchemy Core over a URI from configuration: a SQLite file in WAL mode on one machine,
-PostgreSQL (same table, same code) beyond. A request is committed before it is answered,
-so a 200 is in the log even if the process dies right after (WAL survives a killed
-process; ``synchronous`` = FULL in serving.yml also survives power loss).
+PostgreSQL (same table, same code, psycopg 3, pooled) beyond. A request is committed
+before it is answered, so a 200 is in the log even if the process dies right after (WAL
+survives a killed process; ``synchronous`` = FULL in serving.yml also survives power
+loss). When the database cannot take a write, the caller gets :class:`LogUnavailable`
+(the API answers 503), never a 200 that was not logged.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from housing.db import DatabaseError, create_engine, database_url, is_sqlite, redact, unreachable
 from housing.pipelines.data_processing.features import FEATURES
+
+SETTING = "prediction_log.uri (HOUSING_PREDICTION_LOG_URI)"
+# failures of the database, not of our code: the API answers 503 and retries later
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+class LogUnavailable(RuntimeError):
+    """The prediction log cannot take the write now (database down, locked, pool exhausted)."""
 
 
 class UnknownRequest(LookupError):
@@ -47,13 +58,38 @@ def prediction_table(name: str, metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def check_columns(engine: sa.Engine, table: sa.Table, where: str) -> None:
+    """An existing table must have every column the API writes; say which are missing."""
+    inspector = sa.inspect(engine)
+    if not inspector.has_table(table.name):
+        return
+    present = {c["name"] for c in inspector.get_columns(table.name)}
+    missing = [c.name for c in table.columns if c.name not in present]
+    if missing:
+        raise DatabaseError(
+            f"{where}: table {table.name!r} exists without the prediction log's column(s) {missing}; "
+            "point prediction_log.table at another table name or migrate this one"
+        )
+
+
 class PredictionLog:
-    def __init__(self, uri: str, table: str = "predictions", sqlite_synchronous: str = "NORMAL"):
-        url = sa.engine.make_url(uri)
-        self.is_sqlite = url.get_backend_name() == "sqlite"
+    """The API's writer. ``pool`` holds the engine's pool sizes and connect timeout
+    (``serving.yml``: prediction_log); opening checks the database is reachable and the
+    table right, or raises :class:`DatabaseError` with one line naming the setting."""
+
+    def __init__(
+        self,
+        uri: str,
+        table: str = "predictions",
+        sqlite_synchronous: str = "NORMAL",
+        pool: dict[str, Any] | None = None,
+    ):
+        url = database_url(uri, SETTING)
+        self.uri = uri
+        self.is_sqlite = is_sqlite(url)
         if self.is_sqlite and url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, pool_pre_ping=not self.is_sqlite)
+        self.engine = create_engine(uri, SETTING, **(pool or {}))
         if self.is_sqlite:
 
             @sa.event.listens_for(self.engine, "connect")
@@ -65,21 +101,51 @@ class PredictionLog:
                 cursor.close()
 
         self.table = prediction_table(table, sa.MetaData())
-        self.table.metadata.create_all(self.engine)
+        try:
+            check_columns(self.engine, self.table, f"{SETTING} = {redact(uri)!r}")
+            self.table.metadata.create_all(self.engine)
+        except UNAVAILABLE as exc:
+            self.engine.dispose()
+            raise unreachable(exc, uri, SETTING) from None
+        except DatabaseError:
+            self.engine.dispose()
+            raise
         self._insert = self.table.insert()
         # SQLite has one writer at a time: queue in-process writers here rather than
         # have them spin on SQLITE_BUSY
         self._writing = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+        # a network round trip per commit: callers run it off the event loop
+        self.blocking = not self.is_sqlite
+        self.problem: str | None = None  # why the last write failed, until one succeeds
+
+    @contextlib.contextmanager
+    def _available(self):
+        try:
+            yield
+        except UNAVAILABLE as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            self.problem = (
+                f"the prediction log ({redact(self.uri)}, table {self.table.name!r}) is unavailable: "
+                f"{reason[0] if reason else type(exc).__name__}"
+            )
+            raise LogUnavailable(self.problem) from exc
+        self.problem = None
 
     def record(self, rows: list[dict[str, Any]]) -> None:
         """Commit the rows (one transaction) before the caller answers."""
-        with self._writing, self.engine.begin() as conn:
+        with self._available(), self._writing, self.engine.begin() as conn:
             conn.execute(self._insert, rows)
+
+    def ping(self) -> str | None:
+        """Check the database answers now; returns why not (``None``: it does)."""
+        with contextlib.suppress(LogUnavailable), self._available(), self.engine.connect() as conn:
+            conn.execute(sa.select(1))
+        return self.problem
 
     def attach_actual(self, request_id: str, actual: float) -> dict[str, Any]:
         """Attach the observed value once; a second value for the same id is a conflict."""
         t = self.table
-        with self._writing, self.engine.begin() as conn:
+        with self._available(), self._writing, self.engine.begin() as conn:
             updated = conn.execute(
                 t.update()
                 .where(t.c.request_id == request_id, t.c.actual.is_(None))
