@@ -60,8 +60,13 @@ def test_two_workers_share_one_study(tmp_path, shared_storage):
         )
         for seed in (1, 2)
     ]
-    for worker in workers:
-        assert worker.wait(timeout=180) == 0
+    try:
+        for worker in workers:
+            assert worker.wait(timeout=180) == 0
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait(timeout=30)
     # with no tuning.storage, make_storage reads HOUSING_OPTUNA_STORAGE: the study is on the server
     study = optuna.load_study(study_name="shared-ridge", storage=make_storage(storage or None))
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
