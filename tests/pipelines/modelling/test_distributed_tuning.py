@@ -5,10 +5,13 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
 
+from housing.db import url_string
 from housing.pipelines.modelling.estimators import STORAGE_ENV, make_storage
 
 WORKER = textwrap.dedent(
@@ -80,3 +83,45 @@ def test_a_password_in_tuning_storage_stops_the_run(monkeypatch):
     monkeypatch.delenv(STORAGE_ENV, raising=False)
     with pytest.raises(ValueError, match=f"tuning.storage holds a password.*{STORAGE_ENV}"):
         make_storage("postgresql://optuna:hunter2@db/optuna")
+
+
+def _files_containing(root: Path, secret: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+def test_the_storage_password_never_reaches_mlflow(project_copy, postgres, postgres_uri, tmp_path):
+    """The light training with its studies on PostgreSQL: the password is in the
+    environment only, never in the run's params, tags, artifacts, store or output."""
+    from tests.conftest import clean_env, kedro_run  # noqa: PLC0415
+
+    store = tmp_path / "store"
+    store.mkdir()
+    tracking = f"sqlite:///{store / 'mlflow.db'}"
+    env = {
+        **clean_env(),
+        "MLFLOW_TRACKING_URI": tracking,
+        "MLFLOW_ARTIFACT_LOCATION": str(store / "artifacts"),
+        STORAGE_ENV: postgres_uri,
+    }
+    run = kedro_run(project_copy, env, "--pipelines", "training")
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    secret = postgres.password
+    studies = optuna.get_all_study_names(storage=optuna.storages.RDBStorage(url_string(postgres_uri, "test")))
+    assert {"housing-lightgbm", "housing-linear_regression"} <= set(studies), "tuning ran on the server"
+    client = MlflowClient(tracking_uri=tracking)
+    runs = client.search_runs([client.get_experiment_by_name("housing").experiment_id])
+    assert runs and any("tuning.storage" in r.data.params for r in runs)
+    for logged in runs:
+        assert not [k for k, v in logged.data.params.items() if secret in k + str(v)]
+        assert not [k for k, v in logged.data.tags.items() if secret in k + str(v)]
+        downloaded = Path(
+            client.download_artifacts(logged.info.run_id, "", str(tmp_path / logged.info.run_id))
+        )
+        assert any(downloaded.rglob("*.csv")), "the run's artifacts were searched"
+        assert not _files_containing(downloaded, secret.encode())
+    assert not _files_containing(store, secret.encode()), "the password is in the MLflow store"
+    assert not _files_containing(project_copy / "data", secret.encode())
+    assert secret not in run.stdout + run.stderr
