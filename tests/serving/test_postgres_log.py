@@ -188,3 +188,14 @@ def test_plain_and_explicit_driver_uris_reach_the_same_table(postgres, postgres_
             conn.execute(sa.text(WRONG_TABLE.replace("predictions", "other")))
         engine.dispose()
         PredictionLog(postgres_uri, table="other")
+
+
+def test_server_settings_ride_on_the_uri(postgres_uri):
+    """psycopg takes libpq options from the URI: e.g. commits that skip the WAL flush,
+    as SQLite's synchronous=NORMAL does (README: the prediction log on PostgreSQL)."""
+    log = PredictionLog(postgres_uri + "?options=-csynchronous_commit%3Doff")
+    try:
+        with log.engine.connect() as conn:
+            assert conn.execute(sa.text("SHOW synchronous_commit")).scalar() == "off"
+    finally:
+        log.close()
