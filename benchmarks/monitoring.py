@@ -25,7 +25,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from housing.pipelines.data_processing.features import FEATURES
-from housing.pipelines.monitoring.nodes import build_reference, detect_drift
+from housing.pipelines.monitoring.nodes import detect_drift
 from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
 from housing.pipelines.monitoring.scenarios import make_scenario
 from housing.serving.prediction_log import PredictionLog, now_iso
@@ -65,6 +65,7 @@ def main() -> int:
         catalog, params = context.catalog, context.params
         champion = catalog.load("current_champion")
         train, test = catalog.load("model_input_train"), catalog.load("model_input_test")
+        reference = catalog.load("champion_drift_reference") if champion else None
     if champion is None:
         print("no champion: run `kedro run --pipelines=training` first", file=sys.stderr)
         return 2
@@ -92,7 +93,6 @@ def main() -> int:
         "\n| scenario (2,000 requests) | dataset drift | share of drifted columns | drifted columns (score) |"
     )
     print("| --- | --- | --- | --- |")
-    reference = build_reference(train, champion["model"], params["drift"]["reference"])
     for name in ("stable", "inflation", "geographic"):
         rows = make_scenario(test, name, 2_000, params["simulation"]["scenarios"][name])
         current = rows.assign(

@@ -36,7 +36,7 @@ def raw_csv_path() -> Path:
 
 @pytest.fixture(scope="session")
 def raw_housing() -> pd.DataFrame:
-    return pd.read_csv(raw_csv_path())
+    return pd.read_csv(raw_csv_path(), float_precision="round_trip")  # as the catalog reads it
 
 
 @pytest.fixture(scope="session")

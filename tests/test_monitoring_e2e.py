@@ -17,6 +17,7 @@ from tests.conftest import clean_env, kedro_run, running_api
 pytestmark = pytest.mark.e2e
 
 MODEL = "california-housing"
+TOKEN = "simulator-feedback-token-0123"
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_drift_then_retraining_on_replayed_traffic(project):
         kedro_run(root, env, "--pipelines", "drift"), "MonitoringError: the prediction log is empty"
     )
 
-    with running_api(root, env) as (url, _):
+    with running_api(root, {**env, "HOUSING_FEEDBACK_TOKEN": f"simulator:{TOKEN}"}) as (url, _):
         replay = subprocess.run(
             [
                 sys.executable,
@@ -60,7 +61,7 @@ def test_drift_then_retraining_on_replayed_traffic(project):
                 "--env",
                 "test",
             ],
-            env=env,
+            env={**env, "HOUSING_API_TOKEN": TOKEN},
             capture_output=True,
             text=True,
             timeout=300,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
 
@@ -17,7 +18,15 @@ class CleanErrors:
     """
 
     @hook_impl
+    def after_context_created(self) -> None:
+        self._install()
+
+    @hook_impl
     def before_pipeline_run(self) -> None:
+        self._install()
+
+    @staticmethod
+    def _install() -> None:
         previous = sys.excepthook
         if getattr(previous, "_housing_clean_errors", False):
             return
@@ -30,3 +39,15 @@ class CleanErrors:
 
         excepthook._housing_clean_errors = True
         sys.excepthook = excepthook
+
+
+class CheckParameters:
+    """Refuse a run whose parameters break their schema, before any node runs."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from housing.parameters import check_parameters  # noqa: PLC0415
+        from housing.pipelines.modelling.pipeline import CANDIDATES  # noqa: PLC0415
+
+        conf = Path(context.project_path) / "conf"
+        check_parameters(context.params, [conf / "base", conf / (context.env or "local")], CANDIDATES)

@@ -1,9 +1,9 @@
 """Project settings; see https://docs.kedro.org/en/stable/configure/configuration_basics/."""
 
 from housing.config_loader import ProjectConfigLoader
-from housing.hooks import CleanErrors
+from housing.hooks import CheckParameters, CleanErrors
 
-HOOKS = (CleanErrors(),)
+HOOKS = (CleanErrors(), CheckParameters())
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {

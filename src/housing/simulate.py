@@ -5,7 +5,9 @@
 Rows come from a seeded scenario (``simulation.scenarios`` in parameters_monitoring.yml)
 built on the held-out test rows, read through the Kedro catalog. Each row is one
 POST /predict; with ``--feedback`` its ground truth follows through POST /feedback, as a
-sale price would. Bounded in count, rate and time; loopback only unless --allow-remote.
+sale price would; feedback needs a feedback token (``--token`` or ``HOUSING_API_TOKEN``,
+sent as ``Authorization: Bearer`` on every request). Bounded in count, rate and time;
+loopback only unless --allow-remote.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def replay(
             answer = client.post(
                 "/feedback", json={"request_id": response.json()["request_id"], "actual": float(row.actual)}
             )
+            if answer.status_code in {401, 403}:  # every later label would be refused too
+                raise PermissionError(
+                    f"POST /feedback answered {answer.status_code}: {answer.json()['detail']}"
+                )
             counts["feedback"] += answer.status_code == 200
     return counts
 
@@ -97,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-path", default=".", help="Kedro project root (default: cwd)")
     parser.add_argument("--env", default=None, help="Kedro configuration environment")
     parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback API URL")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("HOUSING_API_TOKEN"),
+        help="bearer token sent with every request: a feedback token for --feedback, a predict "
+        "token if the API requires one (default: $HOUSING_API_TOKEN)",
+    )
     args = parser.parse_args(argv)
 
     if not 1 <= args.n <= MAX_REQUESTS:
@@ -112,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         settings["seed"] = args.seed
     rows = make_scenario(test, args.scenario, args.n, settings)
     try:
-        with httpx.Client(base_url=args.url, timeout=30) as client:
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        with httpx.Client(base_url=args.url, timeout=30, headers=headers) as client:
             client.get("/ready").raise_for_status()
             counts = replay(client, rows, args.rate, args.feedback)
+    except PermissionError as exc:
+        print(f"{exc} (pass a feedback token with --token or HOUSING_API_TOKEN)", file=sys.stderr)
+        return 1
     except httpx.HTTPError as exc:
         print(
             f"the API at {args.url} is not ready ({exc}); start it with `python -m housing.serving`",

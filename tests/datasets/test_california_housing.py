@@ -39,10 +39,27 @@ def test_offline_without_file_says_where_to_put_it(tmp_path, monkeypatch):
     message = str(err.value)
     assert str(path) in message
     assert "downloading it with scikit-learn failed (OSError" in message
-    assert "cp ../shared/data/california_housing.csv" in message
+    assert "copy a California Housing CSV" in message
     assert not path.exists()
 
 
 def test_download_can_be_switched_off(tmp_path):
     with pytest.raises(DatasetError, match="does not exist. Place the California Housing CSV"):
         CaliforniaHousingDataset(filepath=str(tmp_path / "raw.csv"), fetch=False).load()
+
+
+def test_a_download_is_written_atomically(tmp_path, raw_housing, monkeypatch):
+    target = tmp_path / "raw" / "california_housing.csv"
+
+    class Partial(pd.DataFrame):
+        def to_csv(self, handle, **kwargs):
+            handle.write("MedInc,HouseAge\n1.0,")  # half a file, then the process dies
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_fetch_frame", lambda: Partial(raw_housing.head(5)))
+    dataset = module.CaliforniaHousingDataset(filepath=str(target))
+    with pytest.raises(KeyboardInterrupt):
+        dataset.load()
+    assert list(target.parent.iterdir()) == []  # no truncated file left for the next run
+    monkeypatch.setattr(module, "_fetch_frame", lambda: raw_housing.head(5))
+    assert len(dataset.load()) == 5 and target.exists()

@@ -113,7 +113,7 @@ def test_a_table_without_the_log_columns_is_refused_with_them_listed(log_uri):
         conn.execute(sa.text("CREATE TABLE predictions (request_id varchar(64), created_at varchar(40))"))
     engine.dispose()
     with pytest.raises(
-        DatabaseError, match=r"without the prediction log's column\(s\) \['batch_id', 'model_name'"
+        DatabaseError, match=r"without the prediction log's column\(s\) \['model_name', 'model_version'"
     ):
         select_window(PredictionLogDataset(uri=log_uri).load(), {"last_n": 10, "min_rows": 1})
 

@@ -16,6 +16,16 @@ from tests.conftest import PROJECT_ROOT
 from tests.delivery.dockerfile import env_pairs, stages
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
+MLFLOW_UI = PROJECT_ROOT / "compose.mlflow-ui.yml"
+ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
+# read by `mlflow server --app-name basic-auth` and MLflow's client, not by our code
+READ_BY_MLFLOW = {
+    "MLFLOW_AUTH_CONFIG_PATH",
+    "MLFLOW_AUTH_ADMIN_PASSWORD",
+    "MLFLOW_FLASK_SERVER_SECRET_KEY",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+}
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "ci.yml"
 CI_RUN = PROJECT_ROOT / ".ci" / "run"
 UI_SCRIPT = "src/housing/ui/app.py"
@@ -92,9 +102,11 @@ def test_compose_ports_and_urls_match_the_image_and_each_other(compose, runtime,
     # MLflow: the command's port is the published one and the one the clients use
     mlflow = services["mlflow"]
     command = mlflow["command"]
-    assert command[:2] == ["mlflow", "server"]
+    assert command[:4] == ["mlflow", "server", "--app-name", "basic-auth"]
     port = command[command.index("--port") + 1]
-    assert [container_port(p) for p in mlflow["ports"]] == [port]
+    assert "ports" not in mlflow, "MLflow is published only through compose.mlflow-ui.yml"
+    published = yaml.safe_load(MLFLOW_UI.read_text())["services"]["mlflow"]["ports"]
+    assert published == [f"127.0.0.1:{port}:{port}"]
     assert command[command.index("--backend-store-uri") + 1].startswith("sqlite:////mlflow/")
     assert any(v.endswith(":/mlflow") for v in mlflow["volumes"])
     assert f"mlflow:{port}" in command[command.index("--allowed-hosts") + 1].split(",")
@@ -132,7 +144,41 @@ def test_compose_sets_only_variables_that_something_reads(compose, image_env):
     known = variables_the_code_reads() | set(image_env)
     for name, service in compose["services"].items():
         for variable in service.get("environment") or {}:
-            assert variable in known or variable.startswith("STREAMLIT_"), (name, variable)
+            assert variable in known | READ_BY_MLFLOW or variable.startswith("STREAMLIT_"), (name, variable)
+
+
+def test_compose_is_closed_by_default(compose):
+    """Published ports listen on 127.0.0.1 unless HOUSING_BIND says otherwise; MLflow asks
+    for a login and its files; each job uses the registry account its role needs."""
+    for name, service in compose["services"].items():
+        for mapping in service.get("ports") or []:
+            assert str(mapping).startswith("${HOUSING_BIND:-127.0.0.1}:"), (name, mapping)
+    services = compose["services"]
+    mlflow_env = services["mlflow"]["environment"]
+    ini = next(v for v in services["mlflow"]["volumes"] if v.endswith(":ro"))
+    assert ini.split(":")[1] == mlflow_env["MLFLOW_AUTH_CONFIG_PATH"]
+    assert "default_permission = READ" in (PROJECT_ROOT / ini.split(":")[0]).read_text()
+    for name in ("train", "drift"):
+        assert services[name]["environment"]["MLFLOW_TRACKING_USERNAME"] == "housing-writer", name
+    assert services["api"]["environment"]["MLFLOW_TRACKING_USERNAME"] == "housing-reader"
+    assert services["train"]["depends_on"]["registry-users"]["condition"] == "service_completed_successfully"
+
+
+def test_secrets_come_from_a_git_ignored_env_file_with_a_committed_example():
+    text = COMPOSE.read_text()
+    needed = set(re.findall(r"\$\{([A-Z_]+):\?", text))  # compose refuses to start without them
+    assert {"MLFLOW_AUTH_ADMIN_PASSWORD", "HOUSING_MLFLOW_READER_PASSWORD"} <= needed
+    example = dict(
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert needed | set(re.findall(r"\$\{([A-Z_]+):-", text)) - {"HOUSING_REQUIRE_PREDICT_TOKEN"} <= set(
+        example
+    )
+    assert not re.search(r"(PASSWORD|SECRET_KEY|_TOKEN): [^$\s]", text), "a literal secret in compose"
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=PROJECT_ROOT, check=False)
+    assert ignored.returncode == 0, ".env must be git-ignored"
 
 
 # -- the GitHub workflow --------------------------------------------------------------------

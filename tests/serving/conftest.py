@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from housing.pipelines.data_processing.features import FEATURES, TARGET
 from housing.pipelines.modelling.estimators import build_model
 from housing.serving.app import ModelSource, ServingConfig, create_app
+from housing.serving.auth import Credentials
 from housing.serving.model import ServingModel
 from housing.serving.prediction_log import PredictionLog
 from housing.serving.schemas import House
@@ -18,6 +19,10 @@ LGBM = {
     "fixed": {"n_jobs": 1, "verbose": -1, "random_state": 0},
 }
 HOUSE = dict(House.model_config["json_schema_extra"]["examples"][0])  # the documented example
+ADMIN_TOKEN = "admin-token-0123456789"
+FEEDBACK_TOKEN = "feedback-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+FEEDBACK = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +88,7 @@ def config(tmp_path):
         prediction_log_uri=f"sqlite:///{tmp_path / 'log' / 'predictions.db'}",
         max_batch_rows=50,
         max_body_bytes=200_000,
-        admin_token="s3cret",
+        credentials=Credentials.of(admin=ADMIN_TOKEN, feedback=f"labeller:{FEEDBACK_TOKEN}"),
     )
 
 

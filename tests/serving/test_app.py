@@ -7,9 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from housing.pipelines.data_processing.features import FEATURES
-from tests.serving.conftest import HOUSE
+from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.serving.app import ServingConfig
+from tests.conftest import PROJECT_ROOT
+from tests.serving.conftest import FEEDBACK, HOUSE
 
 
 def test_predict_answers_with_version_and_logs_it(client, logged, fitted_models):
@@ -147,25 +150,26 @@ def test_empty_batch_is_rejected(client):
 
 def test_feedback_attaches_once(client, logged):
     request_id = client.post("/predict", json=HOUSE).json()["request_id"]
-    first = client.post("/feedback", json={"request_id": request_id, "actual": 4.2})
+    first = client.post("/feedback", json={"request_id": request_id, "actual": 4.2}, headers=FEEDBACK)
     assert first.status_code == 200
     assert first.json()["actual"] == 4.2 and first.json()["model_version"] == 1
-    second = client.post("/feedback", json={"request_id": request_id, "actual": 3.0})
+    second = client.post("/feedback", json={"request_id": request_id, "actual": 3.0}, headers=FEEDBACK)
     assert second.status_code == 409
     assert "request_id" in second.json()["detail"]
     row = logged().iloc[0]
     assert row["actual"] == 4.2 and row["actual_at"] is not None
+    assert row["actual_by"] == "labeller"  # the token's name, never the token
 
 
 def test_feedback_for_unknown_id_is_404(client):
-    response = client.post("/feedback", json={"request_id": "nope", "actual": 1.0})
+    response = client.post("/feedback", json={"request_id": "nope", "actual": 1.0}, headers=FEEDBACK)
     assert response.status_code == 404
     assert "'nope'" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("actual", [-1.0, 0.0, "2.0", None])
+@pytest.mark.parametrize("actual", [-1.0, 0.0, 0.1, 5.1, 999.0, "2.0", None])
 def test_feedback_value_rules(client, actual):
-    response = client.post("/feedback", json={"request_id": "x", "actual": actual})
+    response = client.post("/feedback", json={"request_id": "x", "actual": actual}, headers=FEEDBACK)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "actual"]
 
@@ -269,3 +273,12 @@ def test_drift_endpoints_serve_the_latest_report(client, registry):
     report = client.get("/monitoring/drift/report")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert "<p>report</p>" in report.text
+
+
+def test_feedback_bounds_default_to_the_datas_range(raw_housing):
+    conf = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "serving.yml").read_text())
+    ranges = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_data_processing.yml").read_text())
+    low, high = ServingConfig.from_conf({"prediction_log": {"uri": "sqlite://"}, **conf}).feedback_actual
+    assert (low, high) == pytest.approx((raw_housing[TARGET].min(), raw_housing[TARGET].max()), abs=1e-5)
+    valid = next(v["ranges"][TARGET] for v in ranges.values() if isinstance(v, dict) and "ranges" in v)
+    assert valid[0] <= low < high <= valid[1]

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from housing.pipelines.data_processing.features import FEATURES
 from housing.serving.app import create_app
-from tests.serving.conftest import HOUSE
+from housing.serving.auth import Credentials
+from tests.serving.conftest import ADMIN, HOUSE
 
 ROW = np.array([[HOUSE[f] for f in FEATURES]])
 
@@ -35,7 +36,7 @@ def test_unreachable_registry_is_not_ready_not_a_crash(config, registry):
         assert "ConnectionError" in detail and "MLFLOW_TRACKING_URI" in detail
         # once the store is back and a champion exists, a reload makes it ready
         registry.error = None
-        reload = client.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
+        reload = client.post("/admin/reload", headers=ADMIN)
         assert reload.status_code == 200 and reload.json() == {
             "previous_version": None,
             "model_version": 1,
@@ -50,16 +51,17 @@ def test_admin_reload_needs_the_token(client):
 
 
 def test_admin_is_disabled_without_a_token(config, registry):
-    config.admin_token = None
+    config.credentials = Credentials.of(feedback="labeller:feedback-token-0123456789")
     with TestClient(create_app(config, registry.source())) as client:
         response = client.post("/admin/reload", headers={"Authorization": "Bearer anything"})
         assert response.status_code == 403 and "HOUSING_ADMIN_TOKEN" in response.json()["detail"]
+        assert "/admin/reload is disabled" in response.json()["detail"]
 
 
 def test_reload_swaps_in_the_new_champion(client, registry, logged):
     assert client.post("/predict", json=HOUSE).json()["model_version"] == 1
     registry.version_now = 2
-    reload = client.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
+    reload = client.post("/admin/reload", headers=ADMIN)
     assert reload.json() == {"previous_version": 1, "model_version": 2, "changed": True}
     assert client.post("/predict", json=HOUSE).json()["model_version"] == 2
     assert sorted(logged()["model_version"]) == [1, 2]
@@ -87,7 +89,7 @@ def test_requests_in_flight_during_swaps_all_succeed_on_one_whole_model(client, 
         if time.monotonic() > deadline:
             break
         registry.version_now = 2 if swap % 2 == 0 else 1
-        assert client.post("/admin/reload", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.post("/admin/reload", headers=ADMIN).status_code == 200
         time.sleep(0.05)
     stop.set()
     for shooter in shooters:

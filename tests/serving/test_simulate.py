@@ -6,14 +6,16 @@ from fastapi.testclient import TestClient
 from housing.pipelines.monitoring.scenarios import make_scenario
 from housing.serving.app import create_app
 from housing.simulate import _is_loopback, main, replay
+from tests.serving.conftest import FEEDBACK
 
 
 def test_replay_sends_predictions_and_feedback(config, registry, logged, raw_housing):
     rows = make_scenario(raw_housing, "stable", 40, {"seed": 0})
-    with TestClient(create_app(config, registry.source())) as client:
+    with TestClient(create_app(config, registry.source()), headers=FEEDBACK) as client:
         counts = replay(client, rows, rate=2_000, feedback=True, progress=False)
     assert counts == {"sent": 40, "predicted": 40, "rejected": 0, "feedback": 40}
     log = logged()
+    assert set(log["actual_by"]) == {"labeller"}
     assert len(log) == 40
     assert sorted(log["actual"]) == pytest.approx(sorted(rows["actual"]))
 
@@ -37,3 +39,10 @@ def test_loopback_only_by_default():
 def test_bounds_are_enforced(argv):
     with pytest.raises(SystemExit):
         main(["--scenario", "stable", *argv] if "--scenario" not in argv else argv)
+
+
+def test_replay_without_a_feedback_token_stops_with_the_reason(config, registry, raw_housing):
+    rows = make_scenario(raw_housing, "stable", 3, {"seed": 0})
+    with TestClient(create_app(config, registry.source())) as client:
+        with pytest.raises(PermissionError, match="401.*feedback"):
+            replay(client, rows, rate=1_000, feedback=True, progress=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -34,16 +35,30 @@ class CaliforniaHousingDataset(CSVDataset):
 
     def load(self) -> pd.DataFrame:
         if not self._exists():
-            self.save(self._download())
+            self._save_atomically(self._download())
         return super().load()
+
+    def _save_atomically(self, frame: pd.DataFrame) -> None:
+        """Write beside the target, then rename: an interrupted download never leaves a
+        truncated file that the next run would take for the data."""
+        target = get_filepath_str(PurePosixPath(self._filepath), self._protocol)
+        temporary = f"{target}.part-{os.getpid()}"
+        self._fs.makedirs(str(PurePosixPath(target).parent), exist_ok=True)
+        try:
+            with self._fs.open(temporary, mode="w") as handle:
+                frame.to_csv(handle, index=False)
+            self._fs.mv(temporary, target)
+        finally:
+            if self._fs.exists(temporary):
+                self._fs.rm(temporary)
 
     def _download(self) -> pd.DataFrame:
         target = get_filepath_str(PurePosixPath(self._filepath), self._protocol)
         where = (
             f"Place the California Housing CSV (the frame of scikit-learn's "
             f"fetch_california_housing(as_frame=True), 20,640 rows, header MedInc ... "
-            f"MedHouseVal) at {target}; offline, `cp ../shared/data/california_housing.csv "
-            f"{target}` from the project root does it."
+            f"MedHouseVal) at {target}: offline, copy a California Housing CSV there from a "
+            f"machine that has one."
         )
         if not self._fetch:
             raise DatasetError(f"Raw data file {target} does not exist. {where}")

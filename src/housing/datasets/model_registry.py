@@ -8,10 +8,14 @@ numbers and returns a decision; these classes do the logging, registration and a
 from __future__ import annotations
 
 import logging
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from kedro.io import AbstractDataset
 from kedro.io.core import DatasetError
 from mlflow.exceptions import MlflowException
@@ -19,6 +23,38 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 logger = logging.getLogger(__name__)
+
+# Artifacts logged beside every registered model, in the same run (see ModelReleaseDataset).
+MANIFEST_PATH = "manifest/training_rows.npy"
+REFERENCE_PATH = "reference/drift_reference.parquet"
+# Tag on a version whose drift reference lives in another run (a retrained model keeps the
+# reference of the model it was derived from).
+REFERENCE_RUN_TAG = "drift_reference_run_id"
+
+
+def _download(run_id: str, artifact_path: str) -> Path | None:
+    """A run's artifact as a local file, or ``None`` when the run never logged it."""
+    try:
+        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path))
+    except (MlflowException, OSError) as exc:
+        logger.debug("No artifact %s in run %s: %s", artifact_path, run_id, exc)
+        return None
+
+
+def load_manifest(run_id: str) -> np.ndarray | None:
+    """Fingerprints of the rows the model of ``run_id`` trained on (``None``: no manifest)."""
+    path = _download(run_id, MANIFEST_PATH)
+    return None if path is None else np.load(path, allow_pickle=False)
+
+
+# Set by ModelReleaseDataset on every version it registers, to the id of the run that
+# logged the model. Loading refuses a version without it (before unpickling anything):
+# a model pushed into the registry by anyone else never gets served or retrained.
+RELEASE_TAG = "housing.release_run"
+
+
+class UntrustedModelVersion(DatasetError):
+    """The version holding the alias was not registered by this project's pipelines."""
 
 
 def _is_missing(exc: MlflowException) -> bool:
@@ -60,6 +96,15 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
                 self._model_name,
             )
             return None
+        if version.tags.get(RELEASE_TAG) != version.run_id:
+            message = (
+                f"version {version.version} of '{self._model_name}' (alias '{self._alias}') has no "
+                f"'{RELEASE_TAG}' tag matching its run: this project's pipelines did not register "
+                "it, so it is not loaded. Move the alias back to a version they registered, or "
+                "register this model through `kedro run --pipelines=training`"
+            )
+            logger.error("Refused to load an untrusted model: %s", message)
+            raise UntrustedModelVersion(message)
         uri = f"models:/{self._model_name}/{version.version}"
         registered = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
         return {
@@ -70,6 +115,8 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
             "registered_at": registered.isoformat(timespec="seconds"),
             "tags": dict(version.tags),
             "model": mlflow.sklearn.load_model(uri),
+            "training_rows": load_manifest(version.run_id),
+            "drift_reference_run_id": version.tags.get(REFERENCE_RUN_TAG) or version.run_id,
         }
 
     def save(self, data: Any) -> None:
@@ -77,6 +124,27 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
 
     def _describe(self) -> dict[str, Any]:
         return {"model_name": self._model_name, "alias": self._alias}
+
+
+class ChampionReferenceDataset(ChampionDataset):
+    """The drift reference of the version holding ``alias``: the training rows the drift
+    report compares production with, and the model's out-of-fold predictions on them."""
+
+    def load(self) -> pd.DataFrame:
+        version = self._version()
+        if version is None:
+            raise DatasetError(
+                f"registered model '{self._model_name}' has no '{self._alias}' yet: "
+                "run `kedro run --pipelines=training` first"
+            )
+        run_id = version.tags.get(REFERENCE_RUN_TAG) or version.run_id
+        path = _download(run_id, REFERENCE_PATH)
+        if path is None:
+            raise DatasetError(
+                f"version {version.version} of '{self._model_name}' has no drift reference "
+                f"({REFERENCE_PATH} in run {run_id}): register a model with a current training run"
+            )
+        return pd.read_parquet(path)
 
 
 class ModelReleaseDataset(AbstractDataset[dict, None]):
@@ -106,7 +174,7 @@ class ModelReleaseDataset(AbstractDataset[dict, None]):
         raise DatasetError(f"{type(self).__name__} is write-only: load the champion instead")
 
     def save(self, data: dict) -> None:
-        missing = {"model", "candidate", "metrics", "promote", "input_example"} - set(data)
+        missing = {"model", "candidate", "metrics", "promote", "input_example", "training_rows"} - set(data)
         if missing:
             raise DatasetError(f"model release is missing {sorted(missing)}")
         started = mlflow.active_run() is None
@@ -129,9 +197,18 @@ class ModelReleaseDataset(AbstractDataset[dict, None]):
         )
         version = str(info.registered_model_version)
         client = MlflowClient()
+        self._log_extras(data, run_id)
         tags = {
+            RELEASE_TAG: run_id,
             "candidate": data["candidate"],
             **{k: f"{v:.6g}" for k, v in data["metrics"].items()},
+            "training_rows": str(len(data["training_rows"])),
+            **({"data_sha256": data["data_version"]["sha256"]} if data.get("data_version") else {}),
+            **(
+                {REFERENCE_RUN_TAG: data["drift_reference"]}
+                if isinstance(data.get("drift_reference"), str)
+                else {}
+            ),
         }
         for key, value in tags.items():
             client.set_model_version_tag(self._model_name, version, key, value)
@@ -148,6 +225,19 @@ class ModelReleaseDataset(AbstractDataset[dict, None]):
             data["candidate"],
             f" and gave it the alias '{self._alias}'" if data["promote"] else "",
         )
+
+    @staticmethod
+    def _log_extras(data: dict, run_id: str) -> None:
+        """The manifest of training rows and the drift reference, beside the model."""
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = Path(tmp) / Path(MANIFEST_PATH).name
+            np.save(manifest, np.asarray(data["training_rows"], dtype=np.uint64), allow_pickle=False)
+            mlflow.log_artifact(str(manifest), Path(MANIFEST_PATH).parent.as_posix(), run_id=run_id)
+            reference = data.get("drift_reference")
+            if isinstance(reference, pd.DataFrame):
+                path = Path(tmp) / Path(REFERENCE_PATH).name
+                reference.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path), Path(REFERENCE_PATH).parent.as_posix(), run_id=run_id)
 
     def _describe(self) -> dict[str, Any]:
         return {"model_name": self._model_name, "alias": self._alias}

@@ -28,23 +28,29 @@ class PredictionLogTable:
         self.uri = uri
         self.table = prediction_table(table, sa.MetaData())
 
-    def _read(self, query: sa.Select) -> pd.DataFrame | None:
+    def _read(self, build) -> pd.DataFrame | None:
+        """Run ``build(columns)`` on the table's columns that exist (a log written by an
+        older API may lack newer nullable ones, read as empty); ``None``: no table yet."""
         engine = create_engine(self.uri, SETTING, pool_size=1, max_overflow=0)
         try:
-            if not sa.inspect(engine).has_table(self.table.name):
+            present = check_columns(engine, self.table, f"{SETTING} = {redact(self.uri)!r}")
+            if present is None:
                 return None
-            check_columns(engine, self.table, f"{SETTING} = {redact(self.uri)!r}")
             with engine.connect() as conn:
-                return pd.read_sql(query, conn)
+                return pd.read_sql(build([c for c in self.table.columns if c.name in present]), conn)
         finally:
             engine.dispose()
 
     def window_query(
-        self, last_n: int | None = None, since: str | None = None, until: str | None = None
+        self,
+        last_n: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        columns: list[sa.Column] | None = None,
     ) -> sa.Select:
         """The rows of the window, newest first when ``last_n`` limits them."""
         t = self.table
-        query = sa.select(*t.columns)
+        query = sa.select(*(columns or t.columns))
         if since:
             query = query.where(t.c.created_at >= str(since))
         if until:
@@ -57,16 +63,16 @@ class PredictionLogTable:
         self, last_n: int | None = None, since: str | None = None, until: str | None = None
     ) -> pd.DataFrame:
         """The window's rows, oldest first (ISO 8601 UTC bounds: ``since`` <= t < ``until``)."""
-        frame = self._read(self.window_query(last_n, since, until))
+        frame = self._read(lambda columns: self.window_query(last_n, since, until, columns))
         if frame is None:
             return pd.DataFrame(columns=[c.name for c in self.table.columns])
         if last_n:
             frame = frame.iloc[::-1]
-        return frame.reset_index(drop=True)
+        return frame.reindex(columns=[c.name for c in self.table.columns]).reset_index(drop=True)
 
     def count(self) -> int:
         """All logged rows (for messages; the window never needs it)."""
-        frame = self._read(sa.select(sa.func.count().label("n")).select_from(self.table))
+        frame = self._read(lambda _columns: sa.select(sa.func.count().label("n")).select_from(self.table))
         return 0 if frame is None else int(frame["n"].iloc[0])
 
 

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import uvicorn
+
+from housing.serving.server import ServerLimits
+
+
+def server_limits(project_path: Path, env: str | None) -> ServerLimits:
+    """``server:`` of the project's serving.yml (the same files the app reads)."""
+    from housing.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS  # noqa: PLC0415
+
+    loader = CONFIG_LOADER_CLASS(str(project_path / "conf"), env=env, **CONFIG_LOADER_ARGS)
+    return ServerLimits.from_conf(loader["serving"].get("server"))
 
 
 def main() -> None:
@@ -20,6 +31,8 @@ def main() -> None:
         os.environ["HOUSING_PROJECT_PATH"] = args.project_path
     if args.env:
         os.environ["KEDRO_ENV"] = args.env
+    project = Path(os.environ.get("HOUSING_PROJECT_PATH") or Path.cwd()).resolve()
+    limits = server_limits(project, os.environ.get("KEDRO_ENV") or None)
     uvicorn.run(
         "housing.serving.app:create_app_from_project",
         factory=True,
@@ -28,6 +41,7 @@ def main() -> None:
         workers=1,
         access_log=args.access_log,
         log_level="info",
+        **limits.uvicorn_kwargs(),
     )
 
 

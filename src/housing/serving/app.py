@@ -13,11 +13,10 @@ import gc
 import logging
 import math
 import os
-import secrets
 import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,30 +27,23 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from housing import __version__
 from housing.db import DatabaseError
 from housing.pipelines.data_processing.features import FEATURES
 from housing.pipelines.explainability.nodes import group_contributions
+from housing.serving import feedback
+from housing.serving.auth import UNAUTHORIZED_RESPONSES, AdminCaller, Credentials, require
 from housing.serving.metrics import BodySizeLimitMiddleware, Metrics, MetricsMiddleware
 from housing.serving.model import ServingModel
-from housing.serving.prediction_log import (
-    FeedbackConflict,
-    LogUnavailable,
-    PredictionLog,
-    UnknownRequest,
-    now_iso,
-)
+from housing.serving.prediction_log import LogUnavailable, PredictionLog, now_iso
 from housing.serving.schemas import (
     Batch,
     BatchResponse,
     Contribution,
     DriftSummary,
     ExplainResponse,
-    Feedback,
-    FeedbackResponse,
     House,
     ModelInfo,
     Prediction,
@@ -76,7 +68,8 @@ class ServingConfig:
     max_batch_rows: int = 10_000
     max_body_bytes: int = 8 * 1024 * 1024
     poll_seconds: float = 0.0
-    admin_token: str | None = None
+    credentials: Credentials = field(default_factory=Credentials)  # none: feedback, admin off
+    feedback_actual: tuple[float, float] = (0.14999, 5.00001)  # MedHouseVal's range in the data
     batch_threads: int = 2
     model_dataset: str = "current_champion"
     drift_summary_dataset: str = "drift_summary"
@@ -86,12 +79,15 @@ class ServingConfig:
     def from_conf(cls, conf: dict[str, Any]) -> ServingConfig:
         log = conf.get("prediction_log") or {}
         flat = {
-            **{k: v for k, v in conf.items() if k not in {"prediction_log", "admin_token_env"}},
+            **{k: v for k, v in conf.items() if k not in {"prediction_log", "auth", "feedback", "server"}},
             "prediction_log_uri": log.get("uri"),
             "prediction_log_table": log.get("table", "predictions"),
             "sqlite_synchronous": log.get("sqlite_synchronous", "NORMAL"),
             "prediction_log_pool": log.get("pool"),
-            "admin_token": os.environ.get(conf.get("admin_token_env", "HOUSING_ADMIN_TOKEN")) or None,
+            "credentials": Credentials.from_env(
+                predict_required=(conf.get("auth") or {}).get("require_predict_token", False)
+            ),
+            **feedback.bounds_from_conf(conf.get("feedback")),
         }
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in flat.items() if k in known})
@@ -192,14 +188,6 @@ def open_log(config: ServingConfig) -> PredictionLog:
     )
 
 
-async def write_log(serving: Serving, write: Callable[..., Any], *args: Any) -> Any:
-    """A SQLite commit (~0.1 ms) runs on the event loop; a network database's round trip
-    runs in the thread pool, so a slow database never stalls /health or /ready."""
-    if serving.log.blocking:
-        return await run_in_threadpool(write, *args)
-    return write(*args)
-
-
 async def log_unavailable(_request: Request, exc: LogUnavailable) -> JSONResponse:
     """A write the log could not take: 503, so the client retries; never a 200 unlogged."""
     return JSONResponse({"detail": f"{exc}; the request was not served, retry later"}, 503)
@@ -216,23 +204,6 @@ async def get_model(serving: Serving = Depends(get_serving)) -> ServingModel:
     if model is None:
         raise HTTPException(503, serving.not_ready)
     return model
-
-
-bearer = HTTPBearer(auto_error=False)
-
-
-async def require_admin(
-    serving: Serving = Depends(get_serving),
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-) -> None:
-    token = serving.config.admin_token
-    if not token:
-        raise HTTPException(403, "admin API disabled: set HOUSING_ADMIN_TOKEN to enable it")
-    if credentials is None or not secrets.compare_digest(credentials.credentials, token):
-        raise HTTPException(
-            401,
-            "Authorization: a valid 'Bearer <HOUSING_ADMIN_TOKEN>' header is required",
-        )
 
 
 def log_record(
@@ -258,6 +229,7 @@ def usd(value: float) -> float:
 
 
 router = APIRouter()
+predict_router = APIRouter()  # behind a predict token when configured
 NOT_READY_RESPONSE = {
     503: {"model": Status, "description": "no model loaded yet, or the prediction log is unavailable"}
 }
@@ -267,7 +239,7 @@ BODY_ERRORS = {
 }
 
 
-@router.post(
+@predict_router.post(
     "/predict",
     response_model=PredictionResponse,
     responses={**NOT_READY_RESPONSE, **BODY_ERRORS},
@@ -283,7 +255,7 @@ async def predict(
     # sub-millisecond, so it runs on the event loop (no thread hop)
     value = float(model.predict(np.array([row]), 1)[0])
     record = log_record(model, row, value, now_iso())
-    await write_log(serving, serving.log.record, [record])  # committed before we answer
+    await serving.log.record_async([record])  # committed before we answer
     serving.metrics.predictions.labels(str(model.version)).inc()
     return PredictionResponse(
         request_id=record["request_id"],
@@ -294,7 +266,7 @@ async def predict(
     )
 
 
-@router.post(
+@predict_router.post(
     "/predict/batch",
     response_model=BatchResponse,
     responses={
@@ -343,7 +315,7 @@ async def predict_batch(
     )
 
 
-@router.post(
+@predict_router.post(
     "/explain",
     response_model=ExplainResponse,
     responses={**NOT_READY_RESPONSE, **BODY_ERRORS},
@@ -372,28 +344,6 @@ async def explain(house: House, model: ServingModel = Depends(get_model)) -> Exp
         contributions=ranked(contributions),
         groups=ranked(groups),
     )
-
-
-@router.post(
-    "/feedback",
-    response_model=FeedbackResponse,
-    responses={
-        **BODY_ERRORS,
-        404: {"description": "unknown request_id"},
-        409: {"description": "already has a value"},
-        503: {"description": "the prediction log is unavailable"},
-    },
-    tags=["monitor"],
-)
-async def feedback(item: Feedback, serving: Serving = Depends(get_serving)) -> FeedbackResponse:
-    """Attach the observed value (e.g. the sale price) to a logged prediction, once."""
-    try:
-        logged = await write_log(serving, serving.log.attach_actual, item.request_id, item.actual)
-    except UnknownRequest:
-        raise HTTPException(404, f"request_id: no logged prediction has id {item.request_id!r}") from None
-    except FeedbackConflict as exc:
-        raise HTTPException(409, f"request_id: {exc}; an actual value is attached only once") from None
-    return FeedbackResponse(request_id=item.request_id, actual=item.actual, **logged)
 
 
 @router.get("/health", response_model=Status, tags=["operate"])
@@ -442,15 +392,10 @@ async def prometheus_metrics(
 @router.post(
     "/admin/reload",
     response_model=Reloaded,
-    dependencies=[Depends(require_admin)],
-    responses={
-        401: {"description": "bad token"},
-        403: {"description": "admin disabled"},
-        **NOT_READY_RESPONSE,
-    },
+    responses={**UNAUTHORIZED_RESPONSES, **NOT_READY_RESPONSE},
     tags=["operate"],
 )
-async def reload(serving: Serving = Depends(get_serving)) -> Reloaded:
+async def reload(_admin: AdminCaller, serving: Serving = Depends(get_serving)) -> Reloaded:
     """Load the version that holds the alias now and swap it in atomically: requests in
     flight finish on the model they started with."""
     previous = serving.model.version if serving.model else None
@@ -521,11 +466,16 @@ def create_app(config: ServingConfig, source: ModelSource) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.serving = serving = Serving(config, source)
+    app.state.credentials = config.credentials
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=serving.metrics)
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(LogUnavailable, log_unavailable)
+    guard = [Depends(require("predict"))] if config.credentials.predict_required else []
+    extra = UNAUTHORIZED_RESPONSES if guard else None
+    app.include_router(predict_router, dependencies=guard, responses=extra)
     app.include_router(router)
+    app.include_router(feedback.router)
     return app
 
 

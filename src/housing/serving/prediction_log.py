@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
 
 from housing.db import DatabaseError, create_engine, database_url, is_sqlite, redact, unreachable
 from housing.pipelines.data_processing.features import FEATURES
@@ -55,21 +56,25 @@ def prediction_table(name: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("prediction", sa.Float, nullable=False),
         sa.Column("actual", sa.Float, nullable=True),
         sa.Column("actual_at", sa.String(40), nullable=True),
+        sa.Column("actual_by", sa.String(64), nullable=True),  # the feedback token's name
     )
 
 
-def check_columns(engine: sa.Engine, table: sa.Table, where: str) -> None:
-    """An existing table must have every column the API writes; say which are missing."""
+def check_columns(engine: sa.Engine, table: sa.Table, where: str) -> set[str] | None:
+    """An existing table must have every required column the API writes; say which are
+    missing. Returns the columns present (``None``: no table yet). Newer nullable columns
+    may be missing: the API adds them (``_add_missing_columns``)."""
     inspector = sa.inspect(engine)
     if not inspector.has_table(table.name):
-        return
+        return None
     present = {c["name"] for c in inspector.get_columns(table.name)}
-    missing = [c.name for c in table.columns if c.name not in present]
+    missing = [c.name for c in table.columns if c.name not in present and not c.nullable]
     if missing:
         raise DatabaseError(
             f"{where}: table {table.name!r} exists without the prediction log's column(s) {missing}; "
             "point prediction_log.table at another table name or migrate this one"
         )
+    return present
 
 
 class PredictionLog:
@@ -104,6 +109,7 @@ class PredictionLog:
         try:
             check_columns(self.engine, self.table, f"{SETTING} = {redact(uri)!r}")
             self.table.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine, self.table)
         except UNAVAILABLE as exc:
             self.engine.dispose()
             raise unreachable(exc, uri, SETTING) from None
@@ -136,20 +142,37 @@ class PredictionLog:
         with self._available(), self._writing, self.engine.begin() as conn:
             conn.execute(self._insert, rows)
 
+    async def record_async(self, rows: list[dict[str, Any]]) -> None:
+        """:meth:`record` for an async route: a SQLite commit (~0.1 ms) runs on the event
+        loop; a network database's round trip runs in the thread pool, so a slow database
+        never stalls /health or /ready and commits overlap (the pool)."""
+        await self._off_loop(self.record, rows)
+
+    async def attach_actual_async(
+        self, request_id: str, actual: float, by: str | None = None
+    ) -> dict[str, Any]:
+        return await self._off_loop(self.attach_actual, request_id, actual, by)
+
+    async def _off_loop(self, write, *args):
+        if self.blocking:
+            return await run_in_threadpool(write, *args)
+        return write(*args)
+
     def ping(self) -> str | None:
         """Check the database answers now; returns why not (``None``: it does)."""
         with contextlib.suppress(LogUnavailable), self._available(), self.engine.connect() as conn:
             conn.execute(sa.select(1))
         return self.problem
 
-    def attach_actual(self, request_id: str, actual: float) -> dict[str, Any]:
-        """Attach the observed value once; a second value for the same id is a conflict."""
+    def attach_actual(self, request_id: str, actual: float, by: str | None = None) -> dict[str, Any]:
+        """Attach the observed value once, with the name of the credential that sent it
+        (``by``); a second value for the same id is a conflict."""
         t = self.table
         with self._available(), self._writing, self.engine.begin() as conn:
             updated = conn.execute(
                 t.update()
                 .where(t.c.request_id == request_id, t.c.actual.is_(None))
-                .values(actual=actual, actual_at=now_iso())
+                .values(actual=actual, actual_at=now_iso(), actual_by=by)
             ).rowcount
             row = conn.execute(
                 sa.select(t.c.prediction, t.c.model_version, t.c.actual).where(t.c.request_id == request_id)
@@ -162,3 +185,14 @@ class PredictionLog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _add_missing_columns(engine: sa.Engine, table: sa.Table) -> None:
+    """A log created by an earlier version lacks newer nullable columns (``actual_by``):
+    add them, so upgrading the API never needs a manual migration."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+    with engine.begin() as conn:
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))

@@ -19,6 +19,7 @@ WORKER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import pandas as pd
+    from housing.pipelines.modelling.cv import make_folds
     from housing.pipelines.modelling.nodes import tune_hyperparameters
 
     # start together (bounded wait), or the first worker finishes the budget alone
@@ -36,7 +37,8 @@ WORKER = textwrap.dedent(
     }
     tuning = {"cv_folds": 2, "seed": int(sys.argv[3]), "storage": sys.argv[2] or None,
               "study_prefix": "shared", "show_progress_bar": False}
-    tune_hyperparameters(data, candidate, {"rotation_degrees": [], "n_clusters": 0, "n_neighbors": 0}, tuning)
+    features = {"rotation_degrees": [], "n_clusters": 0, "n_neighbors": 0}
+    tune_hyperparameters(data, make_folds(data, features, tuning), candidate, tuning)
     """
 )
 

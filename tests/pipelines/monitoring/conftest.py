@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, cross_val_predict, train_test_split
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET
 from housing.pipelines.modelling.estimators import build_model
-from housing.pipelines.monitoring.nodes import build_reference
+from housing.pipelines.modelling.nodes import build_drift_reference
+
+CANDIDATE = {"estimator": "lightgbm.LGBMRegressor", "fixed": {"n_jobs": 1, "verbose": -1, "random_state": 0}}
 
 
 @pytest.fixture(scope="session")
@@ -17,18 +19,21 @@ def split(raw_housing):
 @pytest.fixture(scope="session")
 def champion(split, params):
     train, _ = split
-    candidate = {
-        "estimator": "lightgbm.LGBMRegressor",
-        "fixed": {"n_jobs": 1, "verbose": -1, "random_state": 0},
-    }
-    return build_model(candidate, {"n_estimators": 80}, params["feature_engineering"]).fit(
+    return build_model(CANDIDATE, {"n_estimators": 80}, params["feature_engineering"]).fit(
         train[list(FEATURES)], train[TARGET]
     )
 
 
 @pytest.fixture(scope="session")
 def reference(split, champion, params):
-    return build_reference(split[0], champion, params["drift"]["reference"])
+    """As the training run builds it: raw training rows, out-of-fold predictions."""
+    train, _ = split
+    model = build_model(CANDIDATE, {"n_estimators": 80}, params["feature_engineering"])
+    oof = cross_val_predict(
+        model, train[list(FEATURES)], train[TARGET], cv=KFold(3, shuffle=True, random_state=0)
+    )
+    best = {"oof": pd.Series(oof, index=train.index), "model": champion}
+    return build_drift_reference(train, best, params["drift"]["reference"])
 
 
 def as_logged(rows: pd.DataFrame, model, version: int = 1) -> pd.DataFrame:

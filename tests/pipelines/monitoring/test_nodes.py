@@ -3,6 +3,7 @@ import json
 import pandas as pd
 import pytest
 
+from housing.pipelines.data_processing.features import FEATURES, TARGET
 from housing.pipelines.monitoring.nodes import LOG_COLUMNS, MonitoringError, detect_drift, select_window
 from housing.pipelines.monitoring.scenarios import make_scenario
 from tests.pipelines.monitoring.conftest import as_logged
@@ -91,3 +92,22 @@ def test_empty_log_says_what_to_do():
 def test_missing_column_is_named(traffic):
     with pytest.raises(MonitoringError, match=r"missing column\(s\) \['AveOccup'\]"):
         select_window(traffic["stable"].drop(columns="AveOccup"), WINDOW)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_resamples_of_held_out_rows_are_not_drift(seed, reference, split, champion, params):
+    """The reference is what production sends (raw rows) with honest (out-of-fold)
+    predictions, so unseen rows of the same population flag nothing."""
+    rows = split[1].sample(1_500, random_state=seed)
+    current = as_logged(rows.assign(actual=rows[TARGET]), champion)
+    _, summary, _ = detect_drift(reference, current, params["drift"])
+    assert [c["column"] for c in summary["columns"] if c["drifted"]] == []
+    assert summary["dataset_drift"] is False
+
+
+def test_the_reference_error_is_out_of_sample(reference, split, champion):
+    """In-sample predictions would make production look several times worse than it is."""
+    reference_mae = (reference["prediction"] - reference["actual"]).abs().mean()
+    test = split[1]
+    test_mae = (champion.predict(test[list(FEATURES)]) - test[TARGET]).abs().mean()
+    assert reference_mae == pytest.approx(test_mae, rel=0.15)

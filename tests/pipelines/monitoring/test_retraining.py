@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
 from housing.pipelines.modelling.estimators import build_model
 from housing.pipelines.monitoring.nodes import MonitoringError
 from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
@@ -28,8 +28,14 @@ def production(inflation_log):
 
 
 @pytest.fixture(scope="module")
-def current_champion(champion):
-    return {"name": "california-housing", "version": 1, "model": champion}
+def current_champion(champion, split):
+    return {
+        "name": "california-housing",
+        "version": 1,
+        "model": champion,
+        "training_rows": row_fingerprints(split[0]),
+        "drift_reference_run_id": "run-of-version-1",
+    }
 
 
 @pytest.mark.parametrize("strategy", ["mixed", "finetune", "weighted"])
@@ -65,7 +71,12 @@ def test_holdout_is_the_most_recent_rows(inflation_log, production):
 
 
 def test_gate_refuses_a_worse_challenger(current_champion, split, production, params):
-    worse = {"candidate": "retrain-mixed", "model": _constant(split[0]), "fit_seconds": 0.1}
+    worse = {
+        "candidate": "retrain-mixed",
+        "model": _constant(split[0]),
+        "fit_seconds": 0.1,
+        "training_rows": row_fingerprints(split[0]),
+    }
     release, decision, _ = judge_challenger(
         worse, current_champion, split[1], production[1], params["retraining"]["gate"]
     )
@@ -122,3 +133,39 @@ def test_finetune_needs_an_ensemble(split, production, params):
             production[0],
             {**params["retraining"], "strategy": "finetune"},
         )
+
+
+def test_labels_alone_cannot_crown_a_model_worse_on_the_test_rows(
+    current_champion, split, production, params
+):
+    """A challenger that knows every held-out label (as forged feedback would make it look)
+    but is poor on the original test rows is refused, however good production looks."""
+    holdout = production[1]
+    answers = {tuple(row): actual for row, actual in zip(holdout[list(FEATURES)].to_numpy(), holdout[TARGET])}
+    fallback = split[0][TARGET].mean()
+
+    class Oracle:
+        def predict(self, X):
+            return [answers.get(tuple(row), fallback) for row in X[list(FEATURES)].to_numpy()]
+
+    gate = params["retraining"]["gate"]
+    release, decision, _ = judge_challenger(
+        {"candidate": "retrain-mixed", "model": Oracle(), "fit_seconds": 0.1},
+        current_champion,
+        split[1],
+        holdout,
+        gate,
+    )
+    assert decision["challenger"]["production_rmse"] == 0.0
+    assert decision["challenger"]["score"] < decision["champion"]["score"]  # the weighted score says promote
+    assert release["promote"] is False and decision["promoted"] is False
+    assert "max_test_regression" in decision["reason"]
+    # and the same challenger passes when the guard is switched off by configuration
+    release, _, _ = judge_challenger(
+        {"candidate": "retrain-mixed", "model": Oracle(), "fit_seconds": 0.1},
+        current_champion,
+        split[1],
+        holdout,
+        {**gate, "max_test_regression": float("inf")},
+    )
+    assert release["promote"] is True

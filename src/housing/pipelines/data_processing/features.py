@@ -49,6 +49,17 @@ def as_feature_matrix(X) -> np.ndarray:
     return arr
 
 
+def row_fingerprints(frame: pd.DataFrame) -> np.ndarray:
+    """A stable 64-bit id per row from its eight feature values (not its index).
+
+    The same house gets the same id in the raw file, the prediction log and a model's
+    manifest of training rows, on any machine: that is how a gate knows which test rows
+    a model has already seen, even when they came back as production traffic.
+    """
+    values = frame.loc[:, list(FEATURES)].astype(np.float64).reset_index(drop=True)
+    return pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+
+
 def _planar_km(lat: np.ndarray, lon: np.ndarray, ref_lat: float) -> np.ndarray:
     """Project coordinates onto a local plane in km, good enough within one state."""
     return np.column_stack((lat * _KM_PER_DEG_LAT, lon * _KM_PER_DEG_LAT * np.cos(np.radians(ref_lat))))

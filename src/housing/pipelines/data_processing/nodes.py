@@ -7,33 +7,29 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 from sklearn.model_selection import train_test_split
 
 from housing.errors import HousingError
-from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.pipelines.data_processing.schema import COLUMNS, content_sha256, describe_failures, raw_schema
 
 logger = logging.getLogger(__name__)
-
-COLUMNS: tuple[str, ...] = (*FEATURES, TARGET)
 
 
 class DataValidationError(HousingError):
     """The raw table breaks a rule; the message names the column, rule and rows."""
 
 
-def _rows(mask: pd.Series, limit: int) -> str:
-    bad = mask[mask].index
-    shown = ", ".join(str(i) for i in bad[:limit])
-    more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
-    return f"{len(bad)} row(s): {shown}{more}"
+def validate_raw_housing(
+    raw: pd.DataFrame, rules: dict[str, Any], expected: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Check the raw table against its schema and the file against what it should be.
 
-
-def validate_raw_housing(raw: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFrame:
-    """Check the raw table against the schema and the plausible ranges in ``rules``.
-
-    Every broken rule is reported in one error (not just the first), each naming the
-    column, the rule and a few offending rows (0-based data rows, header excluded).
-    Extra columns are dropped with a warning; the result holds the 9 columns as float64.
+    Every broken rule is reported in one error (lazy pandera validation), each naming the
+    column, the rule and a few offending rows (0-based data rows, header excluded). With
+    ``expected`` (``rows``, ``sha256`` of the values), a truncated or altered file is
+    refused and says which. Returns the 9 columns as float64 and the data version (row
+    count and checksum) that the run logs to MLflow.
     """
     limit = int(rules.get("max_rows_reported", 5))
     if raw.empty:
@@ -49,38 +45,37 @@ def validate_raw_housing(raw: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFra
     extra = [c for c in raw.columns if c not in COLUMNS]
     if extra:
         logger.warning("Dropping unexpected column(s) %s from raw_housing", extra)
-
-    problems: list[str] = []
-    table = pd.DataFrame(index=raw.index)
-    for column in COLUMNS:
-        values = pd.to_numeric(raw[column], errors="coerce")
-        not_numeric = values.isna() & raw[column].notna()
-        if not_numeric.any():
-            examples = raw.loc[not_numeric, column].astype(str).unique()[:3].tolist()
-            problems.append(
-                f"{column}: must be numeric; {_rows(not_numeric, limit)} hold "
-                f"non-numeric values such as {examples}"
-            )
-        if raw[column].isna().any():
-            problems.append(f"{column}: must not be missing (NaN); {_rows(raw[column].isna(), limit)}")
-        finite = values.notna()
-        infinite = finite & ~np.isfinite(values.where(finite, 0.0))
-        if infinite.any():
-            problems.append(f"{column}: must be finite; {_rows(infinite, limit)} are ±inf")
-        low, high = rules["ranges"][column]
-        out = finite & ~infinite & ~values.between(low, high)
-        if out.any():
-            problems.append(f"{column}: must lie in [{low}, {high}]; {_rows(out, limit)} outside")
-        table[column] = values.astype(np.float64)
-
-    if len(raw) < rules["min_rows"]:
-        problems.append(f"table: must have at least {rules['min_rows']} rows; it has {len(raw)}")
-    if problems:
+    try:
+        checked = raw_schema(rules).validate(raw, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        problems = describe_failures(errors, raw, limit)
         raise DataValidationError(
             f"raw_housing failed validation ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems)
+        ) from None
+    table = checked.loc[:, list(COLUMNS)].astype(np.float64)
+    version = {"rows": len(table), "sha256": content_sha256(table)}
+    _check_file(version, expected or {})
+    logger.info(
+        "raw_housing: %d rows pass validation (data version sha256 %s)", len(table), version["sha256"][:12]
+    )
+    return table, version
+
+
+def _check_file(version: dict[str, Any], expected: dict[str, Any]) -> None:
+    rows, sha = expected.get("rows"), expected.get("sha256")
+    if rows is not None and version["rows"] != int(rows):
+        raise DataValidationError(
+            f"raw_housing has {version['rows']} rows where {rows} are expected: the file looks "
+            f"{'truncated' if version['rows'] < int(rows) else 'appended to'}; restore it (delete it and "
+            "the next run downloads it again), or set raw_file.rows in parameters_data_processing.yml "
+            "for a different data set"
         )
-    logger.info("raw_housing: %d rows pass validation", len(table))
-    return table
+    if sha and version["sha256"] != sha:
+        raise DataValidationError(
+            f"raw_housing has the expected {version['rows']} rows but its values were altered: checksum "
+            f"{version['sha256']} is not the expected {sha} (raw_file.sha256 in "
+            "parameters_data_processing.yml); restore the file, or update the checksum if the change is meant"
+        )
 
 
 def split_train_test(data: pd.DataFrame, split: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -14,8 +14,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 validate_raw_housing,
-                inputs=["raw_housing", "params:validation"],
-                outputs="validated_housing",
+                inputs=["raw_housing", "params:validation", "params:raw_file"],
+                outputs=["validated_housing", "raw_data_version"],
                 name="validate_raw_housing",
             ),
             node(

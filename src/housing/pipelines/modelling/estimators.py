@@ -18,16 +18,25 @@ from housing.pipelines.data_processing.features import GeoFeatures
 
 
 def build_model(candidate: dict[str, Any], params: dict[str, Any], features: dict[str, Any]) -> Pipeline:
-    """``GeoFeatures -> [StandardScaler] -> estimator``: the one object that is registered.
+    """``GeoFeatures -> [StandardScaler] -> estimator``: the one object that is registered."""
+    return Pipeline([("features", GeoFeatures(**features)), *build_estimator(candidate, params).steps])
+
+
+def build_estimator(candidate: dict[str, Any], params: dict[str, Any], n_jobs: int | None = None) -> Pipeline:
+    """``[StandardScaler] -> estimator`` on engineered features, as cross-validation fits it.
 
     The estimator class is a dotted path in ``parameters_modelling.yml``; ``params`` (the
-    tuned values) override the candidate's ``fixed`` arguments.
+    tuned values) override the candidate's ``fixed`` arguments. ``n_jobs`` overrides the
+    estimator's own thread count where it has one (CV fits each fold on one thread).
     """
     estimator_cls = load_obj(candidate["estimator"])
-    steps: list[tuple[str, Any]] = [("features", GeoFeatures(**features))]
+    kwargs = {**(candidate.get("fixed") or {}), **params}
+    if n_jobs is not None and "n_jobs" in estimator_cls().get_params():
+        kwargs["n_jobs"] = n_jobs
+    steps: list[tuple[str, Any]] = []
     if candidate.get("scale", False):
         steps.append(("scale", StandardScaler()))
-    steps.append(("model", estimator_cls(**{**(candidate.get("fixed") or {}), **params})))
+    steps.append(("model", estimator_cls(**kwargs)))
     return Pipeline(steps)
 
 

@@ -17,19 +17,14 @@ import optuna
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-from sklearn.model_selection import KFold, cross_validate
 from sklearn.pipeline import Pipeline
 
-from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.errors import HousingError
+from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
+from housing.pipelines.modelling.cv import Fold, cross_validate, make_folds
 from housing.pipelines.modelling.estimators import build_model, make_storage, suggest
 
 logger = logging.getLogger(__name__)
-
-_SCORING = {
-    "rmse": "neg_root_mean_squared_error",
-    "mae": "neg_mean_absolute_error",
-    "r2": "r2",
-}
 
 
 def _counted_trials(study: optuna.Study) -> int:
@@ -37,32 +32,42 @@ def _counted_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+def prepare_cv_folds(train: pd.DataFrame, features: dict[str, Any], tuning: dict[str, Any]) -> list[Fold]:
+    """The K folds every candidate is tuned on, features fitted once per fold."""
+    folds = make_folds(train, features, tuning)
+    logger.info("Prepared %d CV folds of %d training rows", len(folds), len(train))
+    return folds
+
+
 def tune_hyperparameters(
     train: pd.DataFrame,
+    folds: list[Fold],
     candidate: dict[str, Any],
-    features: dict[str, Any],
     tuning: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame]:
+) -> tuple[dict[str, Any], pd.DataFrame, pd.Series]:
     """Optuna TPE search on K-fold CV of the training rows only; the test set stays unseen.
 
-    The study lives in ``tuning.storage``; workers that share it share one budget of
-    ``n_trials`` (what is already in the study counts, so a rerun resumes, not repeats).
-    Returns the best parameters with their CV metrics, and the table of all trials.
+    The budget is a number of trials, never seconds, so the same data and configuration
+    give the same model on any machine. Configurations in ``enqueue`` are tried first. The
+    study lives in ``tuning.storage``; workers that share it share one budget (what is
+    already in the study counts, so a rerun resumes, not repeats). ``timeout_seconds`` is
+    an explicit opt-in that may cut the search short: the result is then marked
+    ``truncated``. Returns the best parameters with their CV metrics, the table of all
+    trials, and the best configuration's out-of-fold predictions (indexed like ``train``).
     """
     name = candidate["name"]
-    X, y = train.loc[:, list(FEATURES)], train[TARGET].to_numpy()
-    cv = KFold(tuning["cv_folds"], shuffle=True, random_state=tuning["seed"])
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    n_jobs = int(tuning.get("n_jobs", 1))
+    out_of_fold: dict[int, np.ndarray] = {}
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, candidate.get("search_space"))
-        scores = cross_validate(build_model(candidate, params, features), X, y, cv=cv, scoring=_SCORING)
+        scores = cross_validate(candidate, params, folds, n_jobs=n_jobs)
+        out_of_fold[trial.number] = scores.pop("oof")
         trial.set_user_attr("worker", worker)
-        trial.set_user_attr("cv_rmse_std", float(np.std(-scores["test_rmse"])))
-        trial.set_user_attr("cv_mae", float(np.mean(-scores["test_mae"])))
-        trial.set_user_attr("cv_r2", float(np.mean(scores["test_r2"])))
-        trial.set_user_attr("fit_seconds", float(np.mean(scores["fit_time"])))
-        return float(np.mean(-scores["test_rmse"]))
+        for key in ("cv_rmse_std", "cv_mae", "cv_r2", "fit_seconds", "n_estimators"):
+            trial.set_user_attr(key, scores[key])
+        return scores["cv_rmse"]
 
     optuna.logging.set_verbosity(
         optuna.logging.WARNING if tuning.get("show_progress_bar") else optuna.logging.INFO
@@ -74,40 +79,58 @@ def tune_hyperparameters(
         direction="minimize",
         load_if_exists=True,
     )
+    if not study.get_trials(deepcopy=False):
+        for params in candidate.get("enqueue") or []:
+            study.enqueue_trial(params, skip_if_exists=True)
     budget = int(candidate["n_trials"])
     remaining = budget - _counted_trials(study)
-    logger.info(
-        "Tuning %s: %d of %d trials to run (%d-fold CV)",
-        name,
-        max(remaining, 0),
-        budget,
-        tuning["cv_folds"],
-    )
+    timeout = candidate.get("timeout_seconds")
+    if timeout:
+        logger.warning(
+            "Tuning %s with a %s s time limit: how many trials run depends on this machine's speed "
+            "and load, so the model may differ between machines",
+            name,
+            timeout,
+        )
+    logger.info("Tuning %s: %d of %d trials to run (%d-fold CV)", name, max(remaining, 0), budget, len(folds))
+    start = time.perf_counter()
     if remaining > 0:
         study.optimize(
             objective,
             n_trials=remaining,
-            timeout=candidate.get("timeout_seconds"),
+            timeout=timeout,
             callbacks=[optuna.study.MaxTrialsCallback(budget, states=None)],
             show_progress_bar=bool(tuning.get("show_progress_bar")),
             gc_after_trial=False,
         )
     best = study.best_trial
+    n_complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    best_params = dict(best.params)
+    if best.user_attrs.get("n_estimators"):
+        best_params["n_estimators"] = int(best.user_attrs["n_estimators"])
+    oof = out_of_fold.get(best.number)
+    if oof is None:  # the best trial ran in another worker: score it again here
+        oof = cross_validate(candidate, dict(best.params), folds, n_jobs=n_jobs)["oof"]
     result = {
         "name": name,
-        "best_params": dict(best.params),
+        "best_params": best_params,
         "cv_rmse": float(best.value),
         **{k: best.user_attrs[k] for k in ("cv_rmse_std", "cv_mae", "cv_r2", "fit_seconds")},
-        "n_trials": len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))),
+        "n_trials": n_complete,
+        "truncated": n_complete < budget,
+        "tuning_seconds": time.perf_counter() - start,
     }
     logger.info(
-        "Tuned %s: CV RMSE %.4f ± %.4f with %s",
+        "Tuned %s in %.0f s (%d trials): CV RMSE %.4f ± %.4f with %s",
         name,
+        result["tuning_seconds"],
+        n_complete,
         result["cv_rmse"],
         result["cv_rmse_std"],
-        result["best_params"],
+        best_params,
     )
-    return result, study.trials_dataframe()
+    trials = study.trials_dataframe()
+    return result, trials, pd.Series(oof, index=train.index, name="oof_prediction")
 
 
 def fit_candidate(
@@ -140,15 +163,21 @@ def evaluate_candidate(model: Pipeline, test: pd.DataFrame, tuned: dict[str, Any
         **{k: tuned[k] for k in ("cv_rmse", "cv_rmse_std", "cv_mae", "cv_r2")},
         **{f"test_{k}": v for k, v in test_metrics.items()},
         "n_trials": tuned["n_trials"],
+        "truncated": bool(tuned.get("truncated", False)),
+        "tuning_seconds": tuned.get("tuning_seconds", float("nan")),
         "fit_seconds": tuned["fit_seconds"],
         "batch_predict_ms_per_row": per_row_ms,
     }
 
 
 def compare_candidates(**metrics: dict[str, Any]) -> pd.DataFrame:
-    """One row per candidate, best test RMSE first."""
+    """One row per candidate, lowest CV RMSE first: the order that chooses the winner.
+
+    The test columns are shown beside it to report, never to choose (choosing on them
+    would make the test set both pick the model and grade it).
+    """
     table = pd.DataFrame(list(metrics.values()))
-    return table.sort_values("test_rmse", kind="stable").reset_index(drop=True)
+    return table.sort_values(["cv_rmse", "candidate"], kind="stable").reset_index(drop=True)
 
 
 def comparison_to_markdown(comparison: pd.DataFrame, reference: dict[str, dict[str, float]]) -> str:
@@ -161,10 +190,13 @@ def comparison_to_markdown(comparison: pd.DataFrame, reference: dict[str, dict[s
         "test_mae",
         "test_r2",
         "n_trials",
-        "fit_seconds",
+        "tuning_seconds",
     ]
     lines = [
-        "# Candidate models (test set: the study's fixed 20% split)",
+        "# Candidate models",
+        "",
+        "Ordered by cross-validated RMSE on the training rows, which chooses the best candidate;",
+        "the test columns (the study's fixed 20% split) report, they do not choose.",
         "",
         "| " + " | ".join(cols) + " |",
         "| " + " | ".join("---" for _ in cols) + " |",
@@ -245,27 +277,78 @@ def comparison_to_mlflow_metrics(
     return metrics
 
 
-def select_best_candidate(comparison: pd.DataFrame, **models: Pipeline) -> dict[str, Any]:
-    """The candidate with the lowest test RMSE, with its model and metrics."""
+def select_best_candidate(comparison: pd.DataFrame, **inputs: Any) -> dict[str, Any]:
+    """The candidate with the lowest CV RMSE, with its model, metrics and out-of-fold
+    predictions (``<name>`` and ``<name>_oof`` in ``inputs``)."""
     row = comparison.iloc[0].to_dict()
     name = row.pop("candidate")
-    return {"candidate": name, "model": models[name], "metrics": row}
+    return {"candidate": name, "model": inputs[name], "oof": inputs[f"{name}_oof"], "metrics": row}
 
 
-def evaluate_champion(champion: dict | None, test: pd.DataFrame) -> dict[str, Any]:
-    """Score the current champion on today's test set (not its stored numbers).
+def build_drift_reference(
+    train: pd.DataFrame, best: dict[str, Any], reference: dict[str, Any]
+) -> pd.DataFrame:
+    """Training rows as production sends them, with predictions the model made without
+    seeing their price: the baseline the drift report compares production against.
+
+    ``train`` is the split *before* cleaning, so the reference has the same tails as
+    raw production traffic. Rows that tuning cross-validated carry their out-of-fold
+    prediction; rows cleaning dropped were never trained on, so the model predicts them.
+    """
+    sample = train.sample(min(int(reference["sample_size"]), len(train)), random_state=reference["seed"])
+    prediction = best["oof"].reindex(sample.index)
+    unseen = prediction.isna()
+    if unseen.any():
+        prediction[unseen] = best["model"].predict(sample.loc[unseen, list(FEATURES)])
+    frame = sample.loc[:, list(FEATURES)].reset_index(drop=True)
+    frame["prediction"] = prediction.to_numpy()
+    frame["actual"] = sample[TARGET].to_numpy()
+    return frame
+
+
+def compare_with_champion(
+    best: dict[str, Any], champion: dict[str, Any] | None, train: pd.DataFrame, test: pd.DataFrame
+) -> dict[str, Any]:
+    """Score the challenger and the current champion on the same test rows, none of which
+    either model has seen (a retrained champion may have learnt some of them from replayed
+    traffic: its manifest of training rows says which).
 
     ``{}`` when there is no champion yet (Kedro datasets cannot hold ``None``).
     """
     if champion is None:
         return {}
-    metrics = regression_metrics(
-        test[TARGET].to_numpy(), champion["model"].predict(test.loc[:, list(FEATURES)])
-    )
+    seen = seen_rows(champion, train)
+    unseen = ~np.isin(row_fingerprints(test), seen)
+    rows = test.loc[unseen]
+    if rows.empty:
+        raise HousingError(
+            f"every test row was seen by champion version {champion['version']} or the challenger: "
+            "no fair comparison is possible"
+        )
+    y, X = rows[TARGET].to_numpy(), rows.loc[:, list(FEATURES)]
     return {
         "version": champion["version"],
-        **{f"test_{k}": v for k, v in metrics.items()},
+        "rows": int(len(rows)),
+        "excluded_seen_rows": int((~unseen).sum()),
+        "champion": {f"test_{k}": v for k, v in regression_metrics(y, champion["model"].predict(X)).items()},
+        "challenger": {f"test_{k}": v for k, v in regression_metrics(y, best["model"].predict(X)).items()},
     }
+
+
+def seen_rows(champion: dict[str, Any], train: pd.DataFrame) -> np.ndarray:
+    """Fingerprints of the rows a registered model trained on, from its manifest.
+
+    A version registered before manifests existed is assumed to have seen the training
+    split, with a warning: that is what every training run fitted on.
+    """
+    manifest = champion.get("training_rows")
+    if manifest is None:
+        logger.warning(
+            "Champion version %s has no manifest of its training rows; assuming the training split",
+            champion["version"],
+        )
+        return row_fingerprints(train)
+    return np.asarray(manifest, dtype=np.uint64)
 
 
 def promotion_gate(
@@ -287,19 +370,32 @@ def promotion_gate(
 
 def decide_promotion(
     best: dict[str, Any],
-    champion: dict[str, Any],
+    head_to_head: dict[str, Any],
+    train: pd.DataFrame,
     test: pd.DataFrame,
+    reference: pd.DataFrame,
+    data_version: dict[str, Any],
     promotion: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The release for the registry (always registered; aliased only if promoted) and a
-    JSON-able record of the decision."""
+    JSON-able record of the decision.
+
+    The gate compares both models on the rows neither has seen (``head_to_head``); the
+    release carries the manifest of the rows this model trained on, for the next gate.
+    """
     metrics = best["metrics"]
-    promote, reason = promotion_gate(
-        metrics["test_rmse"], champion.get("test_rmse"), promotion["min_improvement"]
-    )
+    if head_to_head:
+        challenger_rmse = head_to_head["challenger"]["test_rmse"]
+        champion_rmse = head_to_head["champion"]["test_rmse"]
+    else:
+        challenger_rmse, champion_rmse = metrics["test_rmse"], None
+    promote, reason = promotion_gate(challenger_rmse, champion_rmse, promotion["min_improvement"])
+    if head_to_head:
+        reason += f", on {head_to_head['rows']} test rows neither model has seen"
     logger.info(
-        "Best candidate %s: test RMSE %.4f, MAE %.4f, R² %.4f. %s -> %s",
+        "Best candidate %s (lowest CV RMSE %.4f): test RMSE %.4f, MAE %.4f, R² %.4f. %s -> %s",
         best["candidate"],
+        metrics["cv_rmse"],
         metrics["test_rmse"],
         metrics["test_mae"],
         metrics["test_r2"],
@@ -313,12 +409,16 @@ def decide_promotion(
         "promote": promote,
         "reason": reason,
         "input_example": test.loc[:, list(FEATURES)].head(promotion.get("input_example_rows", 5)),
+        "training_rows": row_fingerprints(train),
+        "drift_reference": reference,
+        "data_version": data_version,
     }
     decision = {
         "candidate": best["candidate"],
         "promoted": promote,
         "reason": reason,
         "challenger": release["metrics"],
-        "champion_before": champion,
+        "head_to_head": head_to_head,
+        "data_version": data_version,
     }
     return release, decision

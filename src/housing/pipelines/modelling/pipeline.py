@@ -7,21 +7,22 @@ evaluate); the comparison and the promotion gate sit after them.
 from kedro.pipeline import Pipeline, node
 
 from housing.pipelines.modelling.nodes import (
+    build_drift_reference,
     compare_candidates,
+    compare_with_champion,
     comparison_to_markdown,
     comparison_to_mlflow_metrics,
     decide_promotion,
     evaluate_candidate,
-    evaluate_champion,
     fit_candidate,
     plot_comparison,
+    prepare_cv_folds,
     select_best_candidate,
     tune_hyperparameters,
 )
 
 # Namespaces; each has a `<name>.candidate` block in parameters_modelling.yml.
 CANDIDATES = ("linear_regression", "random_forest", "gradient_boosting", "lightgbm")
-SHARED_PARAMS = {"params:feature_engineering", "params:tuning"}
 
 
 def _tuning(name: str) -> Pipeline:
@@ -29,19 +30,14 @@ def _tuning(name: str) -> Pipeline:
         [
             node(
                 tune_hyperparameters,
-                inputs=[
-                    "model_input_train",
-                    "params:candidate",
-                    "params:feature_engineering",
-                    "params:tuning",
-                ],
-                outputs=["tuning_result", "tuning_trials"],
+                inputs=["model_input_train", "cv_folds", "params:candidate", "params:tuning"],
+                outputs=["tuning_result", "tuning_trials", "oof_predictions"],
                 name="tune_hyperparameters",
             )
         ],
         namespace=name,
-        inputs={"model_input_train"},
-        parameters=SHARED_PARAMS,
+        inputs={"model_input_train", "cv_folds"},
+        parameters={"params:tuning"},
         tags=["tuning"],
     )
 
@@ -69,15 +65,23 @@ def _fit_and_evaluate(name: str) -> Pipeline:
         ],
         namespace=name,
         inputs={"model_input_train", "model_input_test"},
-        # leave the namespace under plain names, for the nodes that compare candidates
-        outputs={"model": f"{name}_model", "metrics": f"{name}_metrics"},
         parameters={"params:feature_engineering"},
     )
 
 
 def create_tuning_pipeline() -> Pipeline:
     """Only the searches: what extra workers run against a shared Optuna storage."""
-    return sum((_tuning(name) for name in CANDIDATES), Pipeline([]))
+    folds = Pipeline(
+        [
+            node(
+                prepare_cv_folds,
+                inputs=["model_input_train", "params:feature_engineering", "params:tuning"],
+                outputs="cv_folds",
+                name="prepare_cv_folds",
+            )
+        ]
+    )
+    return folds + sum((_tuning(name) for name in CANDIDATES), Pipeline([]))
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -88,7 +92,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 compare_candidates,
-                inputs={name: f"{name}_metrics" for name in CANDIDATES},
+                inputs={name: f"{name}.metrics" for name in CANDIDATES},
                 outputs="model_comparison",
                 name="compare_candidates",
             ),
@@ -114,23 +118,33 @@ def create_pipeline(**kwargs) -> Pipeline:
                 select_best_candidate,
                 inputs={
                     "comparison": "model_comparison",
-                    **{name: f"{name}_model" for name in CANDIDATES},
+                    **{name: f"{name}.model" for name in CANDIDATES},
+                    **{f"{name}_oof": f"{name}.oof_predictions" for name in CANDIDATES},
                 },
                 outputs="best_candidate",
                 name="select_best_candidate",
             ),
             node(
-                evaluate_champion,
-                inputs=["current_champion", "model_input_test"],
-                outputs="current_champion_metrics",
-                name="evaluate_current_champion",
+                build_drift_reference,
+                inputs=["train_split", "best_candidate", "params:drift.reference"],
+                outputs="drift_reference",
+                name="build_drift_reference",
+            ),
+            node(
+                compare_with_champion,
+                inputs=["best_candidate", "current_champion", "model_input_train", "model_input_test"],
+                outputs="head_to_head",
+                name="compare_with_champion",
             ),
             node(
                 decide_promotion,
                 inputs=[
                     "best_candidate",
-                    "current_champion_metrics",
+                    "head_to_head",
+                    "model_input_train",
                     "model_input_test",
+                    "drift_reference",
+                    "raw_data_version",
                     "params:promotion",
                 ],
                 outputs=["model_release", "promotion_decision"],

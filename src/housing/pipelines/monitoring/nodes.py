@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from housing.errors import HousingError
-from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.pipelines.data_processing.features import FEATURES
 from housing.pipelines.modelling.nodes import regression_metrics
 
 logger = logging.getLogger(__name__)
@@ -77,15 +77,6 @@ def select_window(log: Any, window: dict[str, Any]) -> pd.DataFrame:
         "Drift window: %d production rows from %s to %s", len(rows), *rows["created_at"].iloc[[0, -1]]
     )
     return rows
-
-
-def build_reference(train: pd.DataFrame, champion, reference: dict[str, Any]) -> pd.DataFrame:
-    """Training rows as the model saw them, with the champion's predictions on them."""
-    sample = train.sample(min(int(reference["sample_size"]), len(train)), random_state=reference["seed"])
-    frame = sample.loc[:, list(FEATURES)].reset_index(drop=True)
-    frame["prediction"] = champion.predict(frame)
-    frame["actual"] = sample[TARGET].to_numpy()
-    return frame
 
 
 def _drifted(method: str, score: float, threshold: float) -> bool:

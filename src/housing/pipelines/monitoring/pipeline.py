@@ -3,7 +3,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from housing.pipelines.monitoring.nodes import build_reference, detect_drift, keep_history, select_window
+from housing.pipelines.monitoring.nodes import detect_drift, keep_history, select_window
 from housing.pipelines.monitoring.retraining import judge_challenger, labelled_production, retrain
 
 
@@ -17,14 +17,8 @@ def create_drift_pipeline(**kwargs) -> Pipeline:
                 name="select_production_window",
             ),
             node(
-                build_reference,
-                inputs=["model_input_train", "champion_model", "params:drift.reference"],
-                outputs="drift_reference",
-                name="build_drift_reference",
-            ),
-            node(
                 detect_drift,
-                inputs=["drift_reference", "production_window", "params:drift"],
+                inputs=["champion_drift_reference", "production_window", "params:drift"],
                 outputs=["drift_report", "drift_summary", "drift_metrics"],
                 name="detect_drift",
             ),

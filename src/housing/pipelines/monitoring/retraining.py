@@ -15,8 +15,8 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from housing.pipelines.data_processing.features import FEATURES, TARGET
-from housing.pipelines.modelling.nodes import promotion_gate, regression_metrics
+from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
+from housing.pipelines.modelling.nodes import promotion_gate, regression_metrics, seen_rows
 from housing.pipelines.monitoring.nodes import MonitoringError, select_window
 from housing.pipelines.monitoring.scenarios import unseen_rows
 
@@ -142,7 +142,14 @@ def retrain(
         challenger = _weighted(model, train, production, settings)
     seconds = time.perf_counter() - start
     logger.info("Retrained (%s) in %.1f s on %d production rows", strategy, seconds, len(production))
-    return {"candidate": f"retrain-{strategy}", "model": challenger, "fit_seconds": seconds}
+    # every strategy starts from what the champion knew, so its rows count as seen
+    seen = np.union1d(seen_rows(champion, train), row_fingerprints(production))
+    return {
+        "candidate": f"retrain-{strategy}",
+        "model": challenger,
+        "fit_seconds": seconds,
+        "training_rows": seen,
+    }
 
 
 def _scores(model, test: pd.DataFrame, holdout: pd.DataFrame, gate: dict) -> dict[str, float]:
@@ -165,15 +172,28 @@ def judge_challenger(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, float]]]:
     """Challenger and champion on the original test set (its half that never served as
     traffic) and on held-out recent production rows; the challenger takes the alias only if its weighted RMSE
-    (``production_weight`` x production + ``test_weight`` x test) beats the champion's."""
+    (``production_weight`` x production + ``test_weight`` x test) beats the champion's, and
+    its test RMSE is at most ``max_test_regression`` above the champion's (labels alone
+    never crown a model that got worse on data nobody could tamper with)."""
     if holdout.empty:
         raise MonitoringError(
             "no held-out production rows to judge the challenger: lower retraining.holdout_share"
         )
     model = _require_champion(champion)
     test = unseen_rows(test)  # replayed traffic came from the other half: no leak into the judge
+    # and, whatever was replayed, never a row either model trained on (their manifests)
+    # (the challenger's manifest includes every row its champion saw)
+    test = test.loc[~np.isin(row_fingerprints(test), challenger["training_rows"])]
     new, old = _scores(challenger["model"], test, holdout, gate), _scores(model, test, holdout, gate)
     promote, reason = promotion_gate(new["score"], old["score"], gate["min_improvement"])
+    # labels can be forged or skewed; the original test rows cannot: a bound they keep
+    regression = new["test_rmse"] - old["test_rmse"]
+    if promote and regression > gate["max_test_regression"]:
+        promote = False
+        reason = (
+            f"refused: test RMSE {regression:+.4f} worse than the champion's, over "
+            f"max_test_regression {gate['max_test_regression']}, whatever production says; {reason}"
+        )
     reason = (
         f"{reason} on weighted RMSE ({gate['production_weight']} x production + {gate['test_weight']} x test); "
         f"production RMSE {new['production_rmse']:.4f} vs {old['production_rmse']:.4f}, "
@@ -187,6 +207,9 @@ def judge_challenger(
         "promote": promote,
         "reason": reason,
         "input_example": test.loc[:, list(FEATURES)].head(5),
+        "training_rows": challenger["training_rows"],
+        # the drift reference stays the original training distribution
+        "drift_reference": champion["drift_reference_run_id"],
     }
     decision = {
         "candidate": challenger["candidate"],

@@ -39,6 +39,9 @@ def stable(test: pd.DataFrame, n: int, rng: np.random.Generator, **_: Any) -> pd
     return _draw(test, n, rng)
 
 
+PRICE_CAP = 5.00001  # MedHouseVal is top-coded at $500,001 in the census data
+
+
 def inflation(
     test: pd.DataFrame,
     n: int,
@@ -51,13 +54,14 @@ def inflation(
 ) -> pd.DataFrame:
     """Incomes and prices rising over time, people moving in: each factor grows linearly
     from 1 to 1 + growth across the scenario (MedInc moderately, Population and AveBedrms
-    strongly). Bedrooms stay within rooms, as the API requires."""
+    strongly). Bedrooms stay within rooms, as the API requires; prices stay top-coded at
+    the census cap (5.00001), as real labels are and as POST /feedback accepts."""
     rows = _draw(test, n, rng)
     t = np.linspace(0.0, 1.0, n)
     rows["MedInc"] = rows["MedInc"] * (1 + medinc_growth * t)
     rows["Population"] = np.round(rows["Population"] * (1 + population_growth * t))
     rows["AveBedrms"] = np.minimum(rows["AveBedrms"] * (1 + bedrooms_growth * t), rows["AveRooms"])
-    rows[TARGET] = rows[TARGET] * (1 + price_growth * t)
+    rows[TARGET] = np.minimum(rows[TARGET] * (1 + price_growth * t), PRICE_CAP)
     return rows
 
 

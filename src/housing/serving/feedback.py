@@ -1,0 +1,75 @@
+"""POST /feedback: ground truth for a logged prediction, from a holder of a feedback token.
+
+Labels train the challenger and weigh in the retraining gate, so they are a write that
+must not be cheap to forge: a feedback token is required (auth.py), the value must be a
+plausible MedHouseVal (finite, within ``feedback.actual_min``..``actual_max`` of
+serving.yml: by default the range of the training data), a prediction takes one value
+only, and the log records which token's name sent it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from housing.serving.auth import UNAUTHORIZED_RESPONSES, FeedbackCaller
+from housing.serving.prediction_log import FeedbackConflict, UnknownRequest
+from housing.serving.schemas import Feedback, FeedbackResponse
+
+router = APIRouter(tags=["monitor"])
+
+
+def bounds_from_conf(conf: dict[str, Any] | None) -> dict[str, tuple[float, float]]:
+    """``feedback: {actual_min, actual_max}`` of serving.yml as ServingConfig's field."""
+    if not conf:
+        return {}
+    low, high = float(conf["actual_min"]), float(conf["actual_max"])
+    if not low < high:
+        raise ValueError(f"serving.yml feedback: actual_min ({low}) must be below actual_max ({high})")
+    return {"feedback_actual": (low, high)}
+
+
+def _out_of_range(actual: float, low: float, high: float) -> JSONResponse:
+    """A 422 shaped like FastAPI's own: the field in ``loc``, the rule in ``type``/``msg``."""
+    error = {
+        "type": "out_of_range",
+        "loc": ["body", "actual"],
+        "msg": (
+            f"actual must be between {low} and {high} (MedHouseVal in $100,000s, the range of the "
+            "training data; serving.yml feedback.actual_min/actual_max): send the observed value "
+            "in units of $100,000, e.g. 2.5 for $250,000"
+        ),
+        "input": actual,
+        "ctx": {"ge": low, "le": high},
+    }
+    return JSONResponse({"detail": [error]}, 422)
+
+
+@router.post(
+    "/feedback",
+    response_model=FeedbackResponse,
+    responses={
+        **UNAUTHORIZED_RESPONSES,
+        400: {"description": "the body could not be decoded"},
+        404: {"description": "unknown request_id"},
+        409: {"description": "already has a value"},
+        413: {"description": "the body exceeds serving.max_body_bytes"},
+        503: {"description": "the prediction log is unavailable"},
+    },
+)
+async def feedback(item: Feedback, sender: FeedbackCaller, request: Request) -> FeedbackResponse:
+    """Attach the observed value (e.g. the sale price) to a logged prediction, once.
+    Needs a feedback token; the log keeps the token's name with the value."""
+    serving = request.app.state.serving
+    low, high = serving.config.feedback_actual
+    if not low <= item.actual <= high:
+        return _out_of_range(item.actual, low, high)
+    try:
+        logged = await serving.log.attach_actual_async(item.request_id, item.actual, sender)
+    except UnknownRequest:
+        raise HTTPException(404, f"request_id: no logged prediction has id {item.request_id!r}") from None
+    except FeedbackConflict as exc:
+        raise HTTPException(409, f"request_id: {exc}; an actual value is attached only once") from None
+    return FeedbackResponse(request_id=item.request_id, actual=item.actual, **logged)
