@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.serving.conftest import HOUSE
+from tests.serving.conftest import FEEDBACK, HOUSE
 
 
 def test_a_log_that_cannot_write_is_a_503_naming_it_and_the_app_recovers(client, tmp_path, logged):
@@ -15,12 +15,12 @@ def test_a_log_that_cannot_write_is_a_503_naming_it_and_the_app_recovers(client,
     working = log.engine
     log.engine = sa.create_engine(f"sqlite:///{tmp_path / 'no such folder' / 'log.db'}")  # cannot open
     try:
-        for path, body in (
-            ("/predict", HOUSE),
-            ("/predict/batch", {"houses": [HOUSE, HOUSE]}),
-            ("/feedback", {"request_id": "x", "actual": 2.0}),
+        for path, body, headers in (
+            ("/predict", HOUSE, {}),
+            ("/predict/batch", {"houses": [HOUSE, HOUSE]}, {}),
+            ("/feedback", {"request_id": "x", "actual": 2.0}, FEEDBACK),
         ):
-            response = client.post(path, json=body)
+            response = client.post(path, json=body, headers=headers)
             assert response.status_code == 503, (path, response.text)
             assert (
                 "the prediction log" in response.json()["detail"]
