@@ -45,11 +45,13 @@ RUN useradd --create-home --uid 1000 --user-group housing
 
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
-# the Kedro project root: pyproject.toml ([tool.kedro]), conf/ and the telemetry opt-out.
+# the Kedro project root: pyproject.toml ([tool.kedro]), conf/, the telemetry opt-out and
+# the UI's Streamlit settings (.streamlit/config.toml: no Deploy button).
 # The package itself is installed in the venv; Kedro only wants a src/ folder to exist,
 # and the UI's script is run from it (streamlit run src/housing/ui/app.py).
 COPY pyproject.toml .telemetry ./
 COPY conf/ conf/
+COPY .streamlit/ .streamlit/
 COPY src/housing/ui/app.py src/housing/ui/app.py
 RUN mkdir -p conf/local data/01_raw data/02_intermediate data/03_primary data/04_feature \
         data/05_model_input data/06_models data/07_model_output data/08_reporting \

@@ -40,6 +40,7 @@ def test_offline_without_file_says_where_to_put_it(tmp_path, monkeypatch):
     assert str(path) in message
     assert "downloading it with scikit-learn failed (OSError" in message
     assert "copy a California Housing CSV" in message
+    assert "../shared" not in message  # a user's clone has no such folder
     assert not path.exists()
 
 

@@ -20,7 +20,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 
 from housing.datasets.model_registry import RELEASE_TAG, ChampionDataset, ModelReleaseDataset
-from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
 from housing.registry_users import ensure_accounts
 from tests.conftest import free_port
 
@@ -111,6 +111,7 @@ def test_reader_cannot_register_or_promote_what_the_writer_can(server, monkeypat
             "metrics": {"test_rmse": 0.7},
             "promote": True,
             "input_example": rows[list(FEATURES)].head(3),
+            "training_rows": row_fingerprints(rows),
         }
         ModelReleaseDataset(model_name=NAME, save_args={"serialization_format": "pickle"}).save(release)
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from streamlit.testing.v1 import AppTest
 
 from housing.serving.app import ModelSource, create_app
-from housing.ui import client
+from housing.ui import client, fields, formatting
 from tests.conftest import PROJECT_ROOT
 from tests.delivery.conftest import closed_port, serve
 
@@ -58,7 +58,7 @@ def submit(at: AppTest) -> AppTest:
 
 
 def go_to_drift(at: AppTest) -> AppTest:
-    at.sidebar.radio(key="page").set_value("Drift").run()
+    at.switch_page("drift_page.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -75,14 +75,14 @@ def test_a_valid_house_gets_a_price_the_version_and_an_explanation(api, ui_env):
     # bounds from GET /model: "above 0" starts a step above 0, California's box
     assert at.number_input(key="MedInc").min == pytest.approx(0.01)
     assert (at.number_input(key="Latitude").min, at.number_input(key="Latitude").max) == (32.4, 42.1)
-    assert at.number_input(key="Population").value == client.MEDIANS["Population"]
+    assert at.number_input(key="Population").value == fields.MEDIANS["Population"]
     assert len(at.get("deck_gl_json_chart")) == 1  # the map of the location
 
     submit(at)
     assert not at.error, texts(at.error)
-    expected = httpx.post(f"{api}/predict", json=client.house_payload(client.MEDIANS), timeout=10).json()
+    expected = httpx.post(f"{api}/predict", json=client.house_payload(fields.MEDIANS), timeout=10).json()
     (metric,) = at.metric
-    assert metric.value == client.format_usd(expected["price_usd"])
+    assert metric.value == formatting.format_usd(expected["price_usd"])
     assert "**california-housing**, version **1**" in texts(at.markdown)
     # the grouped contributions and, in the expander, the per-feature ones
     assert len(at.get("vega_lite_chart")) == 2
@@ -110,6 +110,7 @@ def test_an_unreachable_api_says_so_and_how_to_start_it(ui_env):
     (error,) = at.error
     assert f"The prediction API at {url} is not reachable" in error.value
     assert "python -m housing.serving" in error.value
+    assert not at.warning  # one message about the API, not the start-up warning again
 
 
 def test_no_champion_yet_is_a_message_not_a_crash(config, registry, ui_env):
@@ -121,6 +122,7 @@ def test_no_champion_yet_is_a_message_not_a_crash(config, registry, ui_env):
         submit(at)
     assert "not available (503): No model is loaded" in texts(at.error)
     assert "kedro run --pipelines=training" in texts(at.error)
+    assert not at.warning
 
 
 def test_drift_page_without_a_report_says_what_to_run(api, ui_env):
@@ -155,7 +157,12 @@ def test_drift_page_shows_the_summary_and_links_the_report(config, registry, ui_
         assert metrics["Dataset drift"] == "Yes"
         assert metrics["Drifted columns"] == "2 of 3 (62%)"
         assert metrics["Production rows"] == "2,000"
-        assert (metrics["RMSE"], metrics["Labelled rows"]) == ("0.520", "120")
+        assert metrics["Labelled production rows"] == "120"
+        errors = at.table[0].value  # production beside the test set, in $100,000s and dollars
+        assert errors.loc["RMSE", "production"] == "0.520 ($52,000)"
+        assert errors.loc["RMSE", "test set"] == "0.400 ($40,000)"  # the served version's test_rmse
+        assert errors.loc["MAE", "production"] == "0.350 ($35,000)"
+        assert "version 1 of california-housing" in texts(at.caption)
         notes = texts(at.caption)
         assert (
             "at least 50% of the columns" in notes and "version 3 (1,500 rows), version 2 (500 rows)" in notes
@@ -165,17 +172,15 @@ def test_drift_page_shows_the_summary_and_links_the_report(config, registry, ui_
         assert "retraining" in texts(at.warning)
         (link,) = at.get("link_button")
         assert link.proto.url == "http://localhost:8000/monitoring/drift/report"  # for the browser
-
-        at.toggle[0].set_value(True).run()  # fetched by the UI from the API URL
-        assert not at.exception and not at.error
-        assert len(at.get("iframe")) == 1
+        assert not at.get("iframe")  # linked, never cut to a fixed height
 
 
 def test_drift_page_with_the_api_down(ui_env):
     with closed_port() as url:
         ui_env(url)
         at = go_to_drift(run_app())
-    assert "not reachable" in texts(at.error)
+    (error,) = at.error
+    assert "not reachable" in error.value and not at.warning
 
 
 def test_a_slow_api_times_out_with_a_message(ui_env):
@@ -185,3 +190,20 @@ def test_a_slow_api_times_out_with_a_message(ui_env):
         assert "answered 404" in texts(at.warning)  # this stub has no GET /model
         submit(at)
     assert "did not answer POST /predict within 0.5 s" in texts(at.error)
+
+
+def test_an_answer_the_ui_does_not_expect_is_a_message_not_a_traceback(ui_env):
+    stub = FastAPI()
+
+    @stub.post("/predict")
+    async def odd() -> dict:
+        return {"unexpected": True}  # a 200 without the price: not the housing API
+
+    with serve(stub) as url:
+        ui_env(url)
+        at = run_app()
+        submit(at)
+    assert not at.exception
+    (error,) = at.error
+    assert "Something unexpected went wrong on this page" in error.value
+    assert "KeyError" not in error.value and "price_usd" not in error.value

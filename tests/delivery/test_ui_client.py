@@ -7,31 +7,31 @@ import pytest
 
 from housing.pipelines.data_processing.features import FEATURES
 from housing.serving.schemas import House
-from housing.ui import client
+from housing.ui import client, fields, formatting
 from tests.delivery.conftest import closed_port
 
 
 def test_the_ui_knows_the_api_features_rules_and_the_data_medians(raw_housing):
-    assert client.FEATURES == tuple(FEATURES)
+    assert fields.FEATURES == tuple(FEATURES)
     schema = House.model_json_schema()["properties"]
     bound_keys = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
-    assert client.FALLBACK_SCHEMA == {
+    assert fields.FALLBACK_SCHEMA == {
         name: {k: v for k, v in schema[name].items() if k in bound_keys} for name in FEATURES
     }
     medians = raw_housing[list(FEATURES)].median()
-    assert client.MEDIANS == pytest.approx(medians.to_dict(), rel=1e-4)
+    assert fields.MEDIANS == pytest.approx(medians.to_dict(), rel=1e-4)
 
 
 def test_form_fields_take_the_bounds_the_api_reports_and_fall_back_for_the_rest():
-    fields = {f.name: f for f in client.form_fields({"HouseAge": {"minimum": 1, "maximum": 60}})}
-    assert (fields["HouseAge"].widget_min, fields["HouseAge"].maximum) == (1.0, 60.0)
-    assert "at least 1, at most 60" in fields["HouseAge"].help
-    medinc = fields["MedInc"]  # from the fallback: above 0 (open), at most 100
+    by_name = {f.name: f for f in fields.form_fields({"HouseAge": {"minimum": 1, "maximum": 60}})}
+    assert (by_name["HouseAge"].widget_min, by_name["HouseAge"].maximum) == (1.0, 60.0)
+    assert "at least 1, at most 60" in by_name["HouseAge"].help
+    medinc = by_name["MedInc"]  # from the fallback: above 0 (open), at most 100
     assert medinc.exclusive_minimum and medinc.minimum == 0 and medinc.widget_min == pytest.approx(0.01)
     assert "above 0" in medinc.help
-    assert [f.name for f in client.form_fields()] == list(FEATURES)
-    for field in client.form_fields():
-        assert field.widget_min <= client.MEDIANS[field.name] <= field.maximum
+    assert [f.name for f in fields.form_fields()] == list(FEATURES)
+    for field in fields.form_fields():
+        assert field.widget_min <= fields.MEDIANS[field.name] <= field.maximum
         assert field.label and field.label != field.name  # plain language
 
 
@@ -50,7 +50,7 @@ def test_urls_come_from_the_environment():
 
 def test_a_422_names_each_field_and_its_rule(api):
     with pytest.raises(client.ApiError) as caught:
-        client.predict(api, {**client.MEDIANS, "MedInc": -1.0, "Latitude": 50.0})
+        client.predict(api, {**fields.MEDIANS, "MedInc": -1.0, "Latitude": 50.0})
     assert caught.value.status == 422
     lines = caught.value.message.splitlines()
     assert lines[0] == "The API rejected the input:"
@@ -61,9 +61,9 @@ def test_a_422_names_each_field_and_its_rule(api):
 def test_calls_against_the_real_api(api):
     info = client.model_info(api)
     assert info["version"] == 1 and set(info["features"]) == set(FEATURES)
-    answer = client.predict(api, client.MEDIANS)
+    answer = client.predict(api, fields.MEDIANS)
     assert answer["model_version"] == 1
-    explanation = client.explain(api, client.MEDIANS)
+    explanation = client.explain(api, fields.MEDIANS)
     assert explanation["prediction"] == pytest.approx(answer["prediction"])
     with pytest.raises(client.NotFound, match="No drift report yet: run `kedro run --pipelines=drift`"):
         client.drift_summary(api)
@@ -71,9 +71,31 @@ def test_calls_against_the_real_api(api):
 
 def test_an_unreachable_api():
     with closed_port() as url, pytest.raises(client.ApiError) as caught:
-        client.predict(url, client.MEDIANS)
-    assert caught.value.message.startswith(f"The prediction API at {url} is not reachable (ConnectError)")
+        client.predict(url, fields.MEDIANS)
+    assert caught.value.message.startswith(
+        f"The prediction API at {url} is not reachable (nothing answers there)"
+    )
     assert "python -m housing.serving" in caught.value.message
+    assert "Error" not in caught.value.message  # no Python exception name
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (httpx.ConnectError, "nothing answers there"),
+        (httpx.RemoteProtocolError, "the server closed the connection unexpectedly"),
+        (httpx.ReadError, "the connection broke while reading the answer"),
+        (httpx.CloseError, "the connection failed"),
+    ],
+)
+def test_connection_failures_read_as_words_not_class_names(failure, reason):
+    def fail(request):
+        raise failure("boom", request=request)
+
+    with pytest.raises(client.ApiError) as caught:
+        client.call("GET", "http://api", "/model", transport=mock(fail))
+    assert f"is not reachable ({reason})" in caught.value.message
+    assert failure.__name__ not in caught.value.message
 
 
 def mock(handler) -> httpx.MockTransport:
@@ -149,13 +171,15 @@ def test_validation_messages_without_a_field():
 
 
 def test_formatting():
-    assert client.format_usd(452_600.4) == "$452,600"
-    assert client.format_usd(-12_345) == "-$12,345"
-    assert client.signed_usd(100) == "+$100"
-    assert client.house_payload({**client.MEDIANS, "extra": 1, "HouseAge": 29}) == {
-        name: float(client.MEDIANS[name]) for name in FEATURES
+    assert formatting.format_usd(452_600.4) == "$452,600"
+    assert formatting.format_usd(-12_345) == "-$12,345"
+    assert formatting.signed_usd(100) == "+$100"
+    assert client.house_payload({**fields.MEDIANS, "extra": 1, "HouseAge": 29}) == {
+        name: float(fields.MEDIANS[name]) for name in FEATURES
     }
-    rows = client.contribution_rows([{"name": "Location", "value": -0.5}, {"name": "MedInc", "value": 0.25}])
+    rows = formatting.contribution_rows(
+        [{"name": "Location", "value": -0.5}, {"name": "MedInc", "value": 0.25}]
+    )
     assert [(r["rank"], r["name"], r["dollars"], r["effect"], r["label"]) for r in rows] == [
         (0, "Location", -50_000.0, "lowers the price", "-$50,000"),
         (1, "Median income", 25_000.0, "raises the price", "+$25,000"),
@@ -176,22 +200,26 @@ def test_drift_formatting():
         "performance": None,
         "report_url": "/monitoring/drift/report",
     }
-    assert client.drift_headline(summary) == {
+    assert formatting.drift_headline(summary) == {
         "Dataset drift": "No",
         "Drifted columns": "1 of 3 (12%)",
         "Reference rows": "16,512",
         "Production rows": "40",
     }
-    assert [r["column"] for r in client.drift_rows(summary)] == ["B", "C", "A"]
+    assert [r["column"] for r in formatting.drift_rows(summary)] == ["B", "C", "A"]
     assert (
-        client.drift_report_link("http://localhost:8000", summary)
+        formatting.drift_report_link("http://localhost:8000", summary)
         == "http://localhost:8000/monitoring/drift/report"
     )
-    assert client.performance_cells({"rmse": 0.5, "n_labelled": 1200}) == {
-        "RMSE": "0.500",
-        "MAE": "?",
-        "R²": "?",
-        "Labelled rows": "1,200",
+    assert formatting.error_rows({"rmse": 0.5, "r2": 0.8}, {"test_rmse": 0.4, "test_mae": 0.26}) == [
+        {"error": "RMSE", "production": "0.500 ($50,000)", "test set": "0.400 ($40,000)"},
+        {"error": "MAE", "production": "?", "test set": "0.260 ($26,000)"},
+        {"error": "R²", "production": "0.800", "test set": "?"},
+    ]
+    assert formatting.error_rows({"rmse": float("nan")}, None)[0] == {
+        "error": "RMSE",
+        "production": "?",
+        "test set": "?",
     }
 
 
@@ -202,17 +230,18 @@ def test_drift_notes_and_counts():
         "model_versions": {"2": 500, "3": 1500},
         "generated_at": "2026-11-26T12:00:00+00:00",
     }
-    assert client.drift_notes(summary) == [
+    assert formatting.drift_notes(summary) == [
         "Dataset drift is declared when at least 50% of the columns drift.",
         "Production rows from 2026-11-20 to 2026-11-26.",
         "Served by version 3 (1,500 rows), version 2 (500 rows).",
         "Report generated at 2026-11-26T12:00:00+00:00.",
     ]
-    assert client.drift_notes({}) == []
+    assert formatting.drift_notes({}) == []
     assert (
-        client.drift_headline({"n_drifted_columns": 1, "columns": [{}, {}]})["Drifted columns"]
+        formatting.drift_headline({"n_drifted_columns": 1, "columns": [{}, {}]})["Drifted columns"]
         == "1 of 2 (?)"
     )
     # the API's performance is a dict of floats: 120 labelled rows arrive as 120.0
-    assert client.performance_cells({"n_labelled": 120.0})["Labelled rows"] == "120"
-    assert client.performance_cells({"n_labelled": float("nan")})["Labelled rows"] == "?"
+    assert formatting.labelled_rows({"n_labelled": 120.0}) == "120"
+    assert formatting.labelled_rows({"n_labelled": 1200}) == "1,200"
+    assert formatting.labelled_rows({"n_labelled": float("nan")}) == "?"

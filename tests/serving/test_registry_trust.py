@@ -17,7 +17,7 @@ from housing.datasets.model_registry import (
     ModelReleaseDataset,
     UntrustedModelVersion,
 )
-from housing.pipelines.data_processing.features import FEATURES
+from housing.pipelines.data_processing.features import FEATURES, row_fingerprints
 from housing.serving.app import ModelSource, create_app
 from housing.serving.model import ServingModel
 from tests.serving.conftest import ADMIN, HOUSE
@@ -46,6 +46,7 @@ def release(fitted_models, raw_housing):
         "promote": True,
         "reason": "first",
         "input_example": example,
+        "training_rows": row_fingerprints(raw_housing.head(100)),
     }
 
 

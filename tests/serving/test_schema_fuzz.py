@@ -49,8 +49,11 @@ CLOSED_PREDICT = [(m, p, h) for m, p in OPERATIONS[:3] for h in (PREDICT, NO_TOK
 def fuzz(schema, method: str, path: str, headers: dict[str, str] | None = None) -> None:
     operation = schema[path][method]
 
+    # Only HealthCheck.too_slow is suppressed: it times how long drawing cases takes, which
+    # on a shared 2-core machine measures the load, not this code. The others stay on: a
+    # strategy that filters out most cases or draws oversized data fails the test.
     @given(case=operation.as_strategy())
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
     def check(case):
         # Every check but "schema-valid data is accepted": one rule, AveBedrms <= AveRooms,
         # spans two fields and JSON Schema cannot state it (the House description does), so

@@ -27,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from housing import __version__
@@ -454,8 +455,9 @@ async def validation_failed(_request: Request, exc: RequestValidationError) -> J
 
 
 def create_app(config: ServingConfig, source: ModelSource) -> FastAPI:
-    """The app, for any model source: the Kedro catalog in production, a fixed model in tests."""
-    app = FastAPI(
+    """The app, for any model source: the Kedro catalog in production, a fixed model in tests.
+    /docs and /redoc load Swagger UI and ReDoc from the package, not a CDN: they work offline."""
+    app = FastAPIOffline(
         title="housing: California house prices",
         version=__version__,
         description=(

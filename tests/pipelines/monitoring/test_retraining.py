@@ -150,7 +150,12 @@ def test_labels_alone_cannot_crown_a_model_worse_on_the_test_rows(
 
     gate = params["retraining"]["gate"]
     release, decision, _ = judge_challenger(
-        {"candidate": "retrain-mixed", "model": Oracle(), "fit_seconds": 0.1},
+        {
+            "candidate": "retrain-mixed",
+            "model": Oracle(),
+            "fit_seconds": 0.1,
+            "training_rows": row_fingerprints(split[0]),
+        },
         current_champion,
         split[1],
         holdout,
@@ -162,7 +167,12 @@ def test_labels_alone_cannot_crown_a_model_worse_on_the_test_rows(
     assert "max_test_regression" in decision["reason"]
     # and the same challenger passes when the guard is switched off by configuration
     release, _, _ = judge_challenger(
-        {"candidate": "retrain-mixed", "model": Oracle(), "fit_seconds": 0.1},
+        {
+            "candidate": "retrain-mixed",
+            "model": Oracle(),
+            "fit_seconds": 0.1,
+            "training_rows": row_fingerprints(split[0]),
+        },
         current_champion,
         split[1],
         holdout,

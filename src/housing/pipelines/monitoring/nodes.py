@@ -102,17 +102,35 @@ def _column_results(snapshot_dict: dict) -> list[dict[str, Any]]:
     return results
 
 
+# Each frame takes its report's full height, and follows it as Evidently draws or a reader
+# expands a section: a fixed height cut long reports (srcdoc frames are same-origin).
+_FIT_FRAMES = """<script>
+for (const frame of document.querySelectorAll("iframe")) {
+  const fit = () => {
+    const body = frame.contentDocument && frame.contentDocument.body;
+    if (body) frame.style.height = Math.ceil(body.scrollHeight + 32) + "px";
+  };
+  const watch = () => { fit(); new ResizeObserver(fit).observe(frame.contentDocument.body); };
+  // a frame may have loaded its report before this script runs (until then it holds about:blank)
+  const doc = frame.contentDocument;
+  if (doc && doc.URL === "about:srcdoc" && doc.readyState === "complete") watch();
+  else frame.addEventListener("load", watch);
+}
+</script>"""
+
+
 def _page(sections: list[tuple[str, str]]) -> str:
-    """One HTML page holding Evidently's reports, each in its own iframe."""
+    """One HTML page holding Evidently's reports, each in its own iframe at full height."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>housing: drift report</title>",
-        "<style>body{font-family:sans-serif;margin:1.5em}iframe{width:100%;height:1400px;border:0}</style>",
+        "<style>body{font-family:sans-serif;margin:1.5em}iframe{width:100%;height:900px;border:0}</style>",
         "</head><body>",
     ]
     for title, report_html in sections:
         parts.append(
             f'<h1>{html.escape(title)}</h1><iframe srcdoc="{html.escape(report_html, quote=True)}"></iframe>'
         )
+    parts.append(_FIT_FRAMES)
     parts.append("</body></html>")
     return "\n".join(parts)
 
