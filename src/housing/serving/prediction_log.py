@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
+from fastapi.concurrency import run_in_threadpool
 
 from housing.db import DatabaseError, create_engine, database_url, is_sqlite, redact, unreachable
 from housing.pipelines.data_processing.features import FEATURES
