@@ -11,10 +11,10 @@ import yaml
 
 from tests.conftest import PROJECT_ROOT
 from tests.delivery.dockerfile import env_pairs, stages
-from tests.delivery.test_delivery_files import check_jsonschema, variables_the_code_reads
+from tests.delivery.test_delivery_files import READ_BY_MLFLOW, check_jsonschema, variables_the_code_reads
 
 TEAM = PROJECT_ROOT / "docker-compose.team.yml"
-PASSWORD = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
+PASSWORD = "${POSTGRES_PASSWORD:?set it in .env}"
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,7 @@ def test_postgres_is_the_official_image_on_a_volume_with_a_healthcheck(services)
 
 def test_mlflow_log_drift_and_tuning_all_live_in_postgres(services):
     command = " ".join(services["mlflow"]["command"])
-    assert (
-        '--backend-store-uri "postgresql+psycopg://housing:$${POSTGRES_PASSWORD}@postgres:5432/mlflow"'
-        in command
-    )
+    assert f"--backend-store-uri postgresql+psycopg://housing:{PASSWORD}@postgres:5432/mlflow" in command
     assert "--serve-artifacts" in command
     log = f"postgresql://housing:{PASSWORD}@postgres:5432/housing"
     for name in ("api", "drift", "train"):
@@ -54,6 +51,16 @@ def test_mlflow_log_drift_and_tuning_all_live_in_postgres(services):
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy", name
 
 
+def test_closed_like_the_one_machine_compose(services):
+    """The same defaults as docker-compose.yml: published ports on HOUSING_BIND
+    (127.0.0.1), MLflow unpublished behind basic-auth, the API on the read-only account."""
+    assert "ports" not in services["mlflow"] and "basic-auth" in services["mlflow"]["command"]
+    for name in ("proxy", "ui"):
+        assert all(p.startswith("${HOUSING_BIND:-127.0.0.1}:") for p in services[name]["ports"]), name
+    assert services["api"]["environment"]["MLFLOW_TRACKING_USERNAME"] == "housing-reader"
+    assert services["train"]["environment"]["MLFLOW_TRACKING_USERNAME"] == "housing-writer"
+
+
 def test_two_api_replicas_follow_the_alias_behind_nginx(services):
     api = services["api"]
     assert api["deploy"]["replicas"] == 2 and "ports" not in api, "replicas are reached through the proxy"
@@ -61,7 +68,7 @@ def test_two_api_replicas_follow_the_alias_behind_nginx(services):
     team = yaml.safe_load((PROJECT_ROOT / "conf" / env / "serving.yml").read_text())
     assert team["poll_seconds"] > 0, "each replica must pick up a new champion by itself"
     proxy = services["proxy"]
-    assert proxy["image"].startswith("nginx:") and proxy["ports"] == ["8000:8000"]
+    assert proxy["image"].startswith("nginx:") and proxy["ports"] == ["${HOUSING_BIND:-127.0.0.1}:8000:8000"]
     assert proxy["depends_on"]["api"]["condition"] == "service_healthy"
     nginx = (PROJECT_ROOT / "deploy" / "nginx.conf").read_text()
     assert re.search(r"server api:8000 resolve;", nginx) and "proxy_pass http://api;" in nginx
@@ -72,10 +79,11 @@ def test_two_api_replicas_follow_the_alias_behind_nginx(services):
 
 def test_no_password_is_written_in_the_file_and_every_variable_is_read():
     text = TEAM.read_text()
-    assert not re.search(r"://housing:(?!\$\{POSTGRES_PASSWORD|\$\$\{POSTGRES_PASSWORD)", text)
+    assert not re.search(r"://housing:(?!\$\{POSTGRES_PASSWORD)", text)
     runtime = stages((PROJECT_ROOT / "Dockerfile").read_text())[-1]
     image_env = {name for i in runtime.all("ENV") for name, _ in env_pairs(i.args)}
-    known = variables_the_code_reads() | image_env | {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+    postgres_image = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
+    known = variables_the_code_reads() | image_env | READ_BY_MLFLOW | postgres_image
     for name, service in yaml.safe_load(text)["services"].items():
         for variable in service.get("environment") or {}:
             assert variable in known or variable.startswith("STREAMLIT_"), (name, variable)
