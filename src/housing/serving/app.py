@@ -31,13 +31,14 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from housing import __version__
+from housing.db import DatabaseError
 from housing.pipelines.data_processing.features import FEATURES
 from housing.pipelines.explainability.nodes import group_contributions
 from housing.serving import feedback
 from housing.serving.auth import UNAUTHORIZED_RESPONSES, AdminCaller, Credentials, require
 from housing.serving.metrics import BodySizeLimitMiddleware, Metrics, MetricsMiddleware
 from housing.serving.model import ServingModel
-from housing.serving.prediction_log import PredictionLog, now_iso
+from housing.serving.prediction_log import LogUnavailable, PredictionLog, now_iso
 from housing.serving.schemas import (
     Batch,
     BatchResponse,
@@ -64,6 +65,7 @@ class ServingConfig:
     prediction_log_uri: str
     prediction_log_table: str = "predictions"
     sqlite_synchronous: str = "NORMAL"
+    prediction_log_pool: dict[str, Any] | None = None  # pool sizes, connect timeout (PostgreSQL)
     max_batch_rows: int = 10_000
     max_body_bytes: int = 8 * 1024 * 1024
     poll_seconds: float = 0.0
@@ -82,6 +84,7 @@ class ServingConfig:
             "prediction_log_uri": log.get("uri"),
             "prediction_log_table": log.get("table", "predictions"),
             "sqlite_synchronous": log.get("sqlite_synchronous", "NORMAL"),
+            "prediction_log_pool": log.get("pool"),
             "credentials": Credentials.from_env(
                 predict_required=(conf.get("auth") or {}).get("require_predict_token", False)
             ),
@@ -160,11 +163,8 @@ class Serving:
 async def lifespan(app: FastAPI):
     serving: Serving = app.state.serving
     config = serving.config
-    serving.log = PredictionLog(
-        config.prediction_log_uri,
-        config.prediction_log_table,
-        config.sqlite_synchronous,
-    )
+    if serving.log is None:  # create_app_from_project opens it before start-up
+        serving.log = open_log(config)
     await serving.reload()
     # Everything loaded so far (Kedro, MLflow, the model) lives as long as the process:
     # move it out of the garbage collector's sight, or every full collection walks those
@@ -178,6 +178,20 @@ async def lifespan(app: FastAPI):
         if poller:
             poller.cancel()
         serving.log.close()
+
+
+def open_log(config: ServingConfig) -> PredictionLog:
+    return PredictionLog(
+        config.prediction_log_uri,
+        config.prediction_log_table,
+        config.sqlite_synchronous,
+        config.prediction_log_pool,
+    )
+
+
+async def log_unavailable(_request: Request, exc: LogUnavailable) -> JSONResponse:
+    """A write the log could not take: 503, so the client retries; never a 200 unlogged."""
+    return JSONResponse({"detail": f"{exc}; the request was not served, retry later"}, 503)
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in its
@@ -217,7 +231,9 @@ def usd(value: float) -> float:
 
 router = APIRouter()
 predict_router = APIRouter()  # behind a predict token when configured
-NOT_READY_RESPONSE = {503: {"model": Status, "description": "no model loaded yet"}}
+NOT_READY_RESPONSE = {
+    503: {"model": Status, "description": "no model loaded yet, or the prediction log is unavailable"}
+}
 BODY_ERRORS = {
     400: {"description": "the body could not be decoded"},
     413: {"description": "the body exceeds serving.max_body_bytes"},
@@ -240,7 +256,7 @@ async def predict(
     # sub-millisecond, so it runs on the event loop (no thread hop)
     value = float(model.predict(np.array([row]), 1)[0])
     record = log_record(model, row, value, now_iso())
-    serving.log.record([record])  # committed before we answer
+    await serving.log.record_async([record])  # committed before we answer
     serving.metrics.predictions.labels(str(model.version)).inc()
     return PredictionResponse(
         request_id=record["request_id"],
@@ -339,13 +355,11 @@ async def health() -> Status:
 
 @router.get("/ready", response_model=Status, responses=NOT_READY_RESPONSE, tags=["operate"])
 async def ready(serving: Serving = Depends(get_serving)):
-    """Ready when a model is loaded; 503 with what to do otherwise."""
+    """Ready when a model is loaded and the prediction log answers; 503 with why otherwise."""
     model = serving.model
-    if model is None:
-        return JSONResponse(
-            Status(status="not ready", detail=serving.not_ready).model_dump(),
-            status_code=503,
-        )
+    problem = serving.not_ready if model is None else await run_in_threadpool(serving.log.ping)
+    if problem:
+        return JSONResponse(Status(status="not ready", detail=problem).model_dump(), status_code=503)
     return Status(status="ready", model_version=model.version)
 
 
@@ -458,6 +472,7 @@ def create_app(config: ServingConfig, source: ModelSource) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=serving.metrics)
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(LogUnavailable, log_unavailable)
     guard = [Depends(require("predict"))] if config.credentials.predict_required else []
     extra = UNAUTHORIZED_RESPONSES if guard else None
     app.include_router(predict_router, dependencies=guard, responses=extra)
@@ -507,4 +522,10 @@ def create_app_from_project() -> FastAPI:
     """uvicorn factory: ``HOUSING_PROJECT_PATH`` (default: the working directory) and
     ``KEDRO_ENV`` choose the project and its configuration environment."""
     project_path = Path(os.environ.get("HOUSING_PROJECT_PATH") or Path.cwd()).resolve()
-    return create_app(*kedro_source(project_path, os.environ.get("KEDRO_ENV") or None))
+    app = create_app(*kedro_source(project_path, os.environ.get("KEDRO_ENV") or None))
+    serving = app.state.serving
+    try:  # before uvicorn starts: a bad setting is one line and exit status 1, no traceback
+        serving.log = open_log(serving.config)
+    except DatabaseError as exc:
+        raise SystemExit(f"housing.serving: cannot start: {exc}") from None
+    return app

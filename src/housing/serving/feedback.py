@@ -56,6 +56,7 @@ def _out_of_range(actual: float, low: float, high: float) -> JSONResponse:
         404: {"description": "unknown request_id"},
         409: {"description": "already has a value"},
         413: {"description": "the body exceeds serving.max_body_bytes"},
+        503: {"description": "the prediction log is unavailable"},
     },
 )
 async def feedback(item: Feedback, sender: FeedbackCaller, request: Request) -> FeedbackResponse:
@@ -66,7 +67,7 @@ async def feedback(item: Feedback, sender: FeedbackCaller, request: Request) -> 
     if not low <= item.actual <= high:
         return _out_of_range(item.actual, low, high)
     try:
-        logged = serving.log.attach_actual(item.request_id, item.actual, sender)
+        logged = await serving.log.attach_actual_async(item.request_id, item.actual, sender)
     except UnknownRequest:
         raise HTTPException(404, f"request_id: no logged prediction has id {item.request_id!r}") from None
     except FeedbackConflict as exc:
