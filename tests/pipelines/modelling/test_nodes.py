@@ -12,18 +12,22 @@ from housing.pipelines.data_processing.features import FEATURES, TARGET, GeoFeat
 from housing.pipelines.modelling.cv import best_iteration, cross_validate, make_folds
 from housing.pipelines.modelling.estimators import build_model, make_storage, suggest
 from housing.pipelines.modelling.nodes import (
-    build_drift_reference,
     compare_candidates,
-    compare_with_champion,
-    comparison_to_markdown,
-    comparison_to_mlflow_metrics,
-    decide_promotion,
     evaluate_candidate,
     fit_candidate,
-    plot_comparison,
-    promotion_gate,
     select_best_candidate,
     tune_hyperparameters,
+)
+from housing.pipelines.modelling.promotion import (
+    build_drift_reference,
+    compare_with_champion,
+    decide_promotion,
+    promotion_gate,
+)
+from housing.pipelines.modelling.reports import (
+    comparison_to_markdown,
+    comparison_to_mlflow_metrics,
+    plot_comparison,
 )
 
 RIDGE = {

@@ -16,7 +16,8 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
-from housing.pipelines.modelling.nodes import promotion_gate, regression_metrics, seen_rows
+from housing.pipelines.modelling.nodes import regression_metrics
+from housing.pipelines.modelling.promotion import promotion_gate, seen_rows
 from housing.pipelines.monitoring.nodes import MonitoringError, select_window
 from housing.pipelines.monitoring.scenarios import unseen_rows
 
