@@ -32,8 +32,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from housing import __version__
 from housing.db import DatabaseError
+from housing.explainer import group_contributions
 from housing.pipelines.data_processing.features import FEATURES
-from housing.pipelines.explainability.nodes import group_contributions
 from housing.serving import feedback
 from housing.serving.auth import UNAUTHORIZED_RESPONSES, AdminCaller, Credentials, require
 from housing.serving.metrics import BodySizeLimitMiddleware, Metrics, MetricsMiddleware

@@ -1,19 +1,21 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from housing.explainer import (
+    ADDITIVITY_RTOL,
+    Explainer,
+    additivity_error,
+    explain,
+    feature_group,
+    feature_groups,
+    group_contributions,
+)
 from matplotlib.figure import Figure
 from sklearn.preprocessing import StandardScaler
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET
 from housing.pipelines.explainability.nodes import (
-    ADDITIVITY_RTOL,
-    Explainer,
-    additivity_error,
     compute_shap_values,
-    explain,
-    feature_group,
-    feature_groups,
-    group_contributions,
     plot_shap_dependence,
     plot_shap_importance,
     plot_shap_summary,
