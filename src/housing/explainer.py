@@ -122,7 +122,8 @@ class Explainer:
     engineered features: exact TreeSHAP for tree ensembles (LightGBM, forests, gradient
     boosting), the closed form for linear models, and a permutation estimate (exact in
     sum, slower, and its first call spends seconds compiling numba code) for anything
-    else. Build it once; ``explain`` is then one pass over the
+    else. LightGBM computes TreeSHAP itself (``pred_contrib``), so explaining it needs
+    neither shap nor a tree-parsing build step. Build it once; ``explain`` is then one pass over the
     trees per row. ``background`` (raw rows) is the reference a linear or generic model
     is explained against; tree models ignore it and use the training data the trees
     recorded (path-dependent TreeSHAP, no background needed and much faster).
@@ -140,7 +141,6 @@ class Explainer:
                 "Explainer expects a fitted scikit-learn Pipeline of transformer(s) "
                 f"followed by an estimator, got {type(model).__name__}"
             )
-        shap = shap_module()
         self.model = model
         self.transform = model[:-1]
         self.estimator = model[-1]
@@ -152,6 +152,13 @@ class Explainer:
             first if len(first.get_feature_names_out()) == len(self.feature_names) else self.transform
         )
 
+        booster = getattr(self.estimator, "booster_", None)
+        if booster is not None and hasattr(booster, "predict"):
+            # LightGBM computes the same path-dependent TreeSHAP itself: nothing to parse
+            # at build time (a hot reload stays cheap) and no shap import in the API
+            self.kind, self._explainer = "lightgbm", booster
+            return
+        shap = shap_module()
         if hasattr(self.estimator, "coef_") and hasattr(self.estimator, "intercept_"):
             self.kind = "linear"
             self._explainer = shap.LinearExplainer(
@@ -188,7 +195,10 @@ class Explainer:
         units of the prediction; ``base + contributions.sum(axis=1)`` is the prediction.
         """
         Xt = np.asarray(self.transform.transform(X_raw), dtype=float)
-        if self.kind == "tree":
+        if self.kind == "lightgbm":
+            contributions = self._explainer.predict(Xt, pred_contrib=True)
+            values, base = contributions[:, :-1], contributions[0, -1]
+        elif self.kind == "tree":
             # additivity is checked by the caller that cares (tests, the pipeline); here
             # it would cost a second prediction on every request
             values = self._explainer.shap_values(Xt, check_additivity=False)
