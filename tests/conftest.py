@@ -158,3 +158,19 @@ def running_api(project: Path, env: dict[str, str], timeout: float = 120):
     finally:
         process.kill()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session (tests/postgres.py); skipped with what is
+    missing when it cannot run here, a failure under CI=true."""
+    from tests.postgres import postgres_server  # noqa: PLC0415
+
+    with postgres_server(free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_uri(postgres) -> str:
+    """A fresh database on the session's server, as a plain ``postgresql://`` URI."""
+    return postgres.create_database()

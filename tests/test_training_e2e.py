@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from mlflow.tracking import MlflowClient
+from sklearn.base import clone
 
+from housing.contract import TARGET
+from housing.datasets import ModelReleaseDataset
 from housing.pipelines.data_processing.features import FEATURES, row_fingerprints
+from housing.pipelines.monitoring.scenarios import stable
 from tests.conftest import kedro_run
 
 pytestmark = pytest.mark.e2e
@@ -137,3 +143,44 @@ def test_training_registers_a_champion_and_the_gate_holds_it(project_copy, store
     assert np.array_equal(np.sort(champion["training_rows"]), np.sort(row_fingerprints(train)))
     assert champion["tags"]["data_sha256"] == decision["data_version"]["sha256"]
     assert list(reference.columns) == [*FEATURES, "prediction", "actual"]
+
+
+def test_a_champion_retrained_on_replayed_rows_is_not_graded_on_them(trained_project, tmp_path, monkeypatch):
+    """Replayed traffic comes from held-out rows; a champion retrained on it has seen them,
+    so the next training run's gate must leave exactly those rows out."""
+    root = tmp_path / "project"
+    shutil.copytree(trained_project, root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    bootstrap_project(root)
+    with KedroSession.create(project_path=root, env="test") as session:
+        catalog = session.load_context().catalog
+        champion = catalog.load("current_champion")
+        train, test = catalog.load("model_input_train"), catalog.load("model_input_test")
+    replayed = stable(test, 300, np.random.default_rng(0)).drop_duplicates(subset=list(FEATURES))
+    seen = pd.concat([train, replayed.rename(columns={"actual": TARGET})[[*FEATURES, TARGET]]])
+    retrained = clone(champion["model"]).fit(seen[list(FEATURES)], seen[TARGET].to_numpy())
+    try:
+        with mlflow.start_run():
+            catalog_release = ModelReleaseDataset(
+                model_name=MODEL, save_args={"serialization_format": "pickle"}
+            )
+            catalog_release.save(
+                {
+                    "model": retrained,
+                    "candidate": "retrain-mixed",
+                    "metrics": {"test_rmse": 0.0},
+                    "promote": True,
+                    "input_example": test[list(FEATURES)].head(3),
+                    "training_rows": row_fingerprints(seen),
+                    "drift_reference": champion["drift_reference_run_id"],
+                }
+            )
+        with KedroSession.create(project_path=root, env="test") as session:
+            session.run(pipeline_names=["training"])
+    finally:
+        mlflow.end_run()
+    decision = json.loads((root / "data" / "08_reporting" / "promotion_decision.json").read_text())
+    head_to_head = decision["head_to_head"]
+    assert head_to_head["version"] == 2
+    assert head_to_head["excluded_seen_rows"] == len(replayed)
+    assert head_to_head["rows"] == len(test) - len(replayed)

@@ -58,6 +58,7 @@ class Candidate(_Strict):
     n_trials: int = Field(gt=0)
     timeout_seconds: float | None = Field(default=None, gt=0)
     early_stopping: EarlyStopping | None = None
+    refine: dict[str, Any] | None = None
 
     @field_validator("estimator")
     @classmethod
@@ -76,6 +77,8 @@ class Candidate(_Strict):
                 raise ValueError(
                     f"enqueue[{i}] sets {unknown}, which are not in search_space {sorted(self.search_space)}"
                 )
+        if self.refine and not self.early_stopping:
+            raise ValueError("refine needs early_stopping: the refit learns its number of trees by CV")
         if self.early_stopping and self.scale:
             raise ValueError("early_stopping needs the estimator right after the features (scale: false)")
         return self

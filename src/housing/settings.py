@@ -3,7 +3,8 @@
 from housing.config_loader import ProjectConfigLoader
 from housing.hooks import CheckParameters, CleanErrors
 
-HOOKS = (CleanErrors(), CheckParameters())
+# pluggy calls the last registered first: CleanErrors must be in place before the check raises
+HOOKS = (CheckParameters(), CleanErrors())
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -14,8 +14,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from housing.pipelines.modelling.nodes import build_drift_reference
 from housing.pipelines.modelling.pipeline import CANDIDATES
+from housing.pipelines.modelling.promotion import build_drift_reference
 from housing.pipelines.monitoring.nodes import detect_drift
 from housing.pipelines.monitoring.scenarios import make_scenario
 from housing.ui import client, fields, formatting

@@ -19,8 +19,11 @@ import pandas as pd
 from kedro.io import AbstractDataset
 from kedro.io.core import DatasetError
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import AnyType, ColSpec, Schema
+
+from housing.contract import INTEGER_VALUED
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,21 @@ def _download(run_id: str, artifact_path: str) -> Path | None:
     except (MlflowException, OSError) as exc:
         logger.debug("No artifact %s in run %s: %s", artifact_path, run_id, exc)
         return None
+
+
+def _signature(example: pd.DataFrame, predictions) -> ModelSignature:
+    """The inferred signature, with the integer-valued columns typed ``Any``.
+
+    MLflow refuses an int64 column where the schema says double ("Can not safely convert
+    int64 to float64"), so a pandas frame with ``HouseAge=41`` would fail in
+    ``mlflow.pyfunc``; the model itself casts every column to float64.
+    """
+    signature = infer_signature(example, predictions)
+    inputs = [
+        ColSpec(AnyType(), spec.name) if spec.name in INTEGER_VALUED else spec
+        for spec in signature.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(inputs), outputs=signature.outputs)
 
 
 def load_manifest(run_id: str) -> np.ndarray | None:
@@ -190,7 +208,7 @@ class ModelReleaseDataset(AbstractDataset[dict, None]):
         info = mlflow.sklearn.log_model(
             sk_model=model,
             name=self._artifact_name,
-            signature=infer_signature(example, model.predict(example)),
+            signature=_signature(example, model.predict(example)),
             input_example=example,
             registered_model_name=self._model_name,
             **self._save_args,

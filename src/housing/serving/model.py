@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from housing.explainer import Explainer
 from housing.pipelines.data_processing.features import FEATURES
-from housing.pipelines.explainability.nodes import Explainer
 
 _METRIC_TAGS = ("test_rmse", "test_mae", "test_r2", "cv_rmse")
 

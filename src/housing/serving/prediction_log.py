@@ -1,9 +1,11 @@
 """The prediction log: every answered prediction and the ground truth that follows it.
 
 SQLAlchemy Core over a URI from configuration: a SQLite file in WAL mode on one machine,
-PostgreSQL (same table, same code) beyond. A request is committed before it is answered,
-so a 200 is in the log even if the process dies right after (WAL survives a killed
-process; ``synchronous`` = FULL in serving.yml also survives power loss).
+PostgreSQL (same table, same code, psycopg 3, pooled) beyond. A request is committed
+before it is answered, so a 200 is in the log even if the process dies right after (WAL
+survives a killed process; ``synchronous`` = FULL in serving.yml also survives power
+loss). When the database cannot take a write, the caller gets :class:`LogUnavailable`
+(the API answers 503), never a 200 that was not logged.
 """
 
 from __future__ import annotations
@@ -15,8 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi.concurrency import run_in_threadpool
 
+from housing.db import DatabaseError, create_engine, database_url, is_sqlite, redact, unreachable
 from housing.pipelines.data_processing.features import FEATURES
+
+SETTING = "prediction_log.uri (HOUSING_PREDICTION_LOG_URI)"
+# failures of the database, not of our code: the API answers 503 and retries later
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+class LogUnavailable(RuntimeError):
+    """The prediction log cannot take the write now (database down, locked, pool exhausted)."""
 
 
 class UnknownRequest(LookupError):
@@ -48,13 +60,41 @@ def prediction_table(name: str, metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def check_columns(engine: sa.Engine, table: sa.Table, where: str) -> set[str] | None:
+    """An existing table must have every required column the API writes; say which are
+    missing. Returns the columns present (``None``: no table yet). Newer nullable columns
+    may be missing: the API adds them (``_add_missing_columns``)."""
+    inspector = sa.inspect(engine)
+    if not inspector.has_table(table.name):
+        return None
+    present = {c["name"] for c in inspector.get_columns(table.name)}
+    missing = [c.name for c in table.columns if c.name not in present and not c.nullable]
+    if missing:
+        raise DatabaseError(
+            f"{where}: table {table.name!r} exists without the prediction log's column(s) {missing}; "
+            "point prediction_log.table at another table name or migrate this one"
+        )
+    return present
+
+
 class PredictionLog:
-    def __init__(self, uri: str, table: str = "predictions", sqlite_synchronous: str = "NORMAL"):
-        url = sa.engine.make_url(uri)
-        self.is_sqlite = url.get_backend_name() == "sqlite"
+    """The API's writer. ``pool`` holds the engine's pool sizes and connect timeout
+    (``serving.yml``: prediction_log); opening checks the database is reachable and the
+    table right, or raises :class:`DatabaseError` with one line naming the setting."""
+
+    def __init__(
+        self,
+        uri: str,
+        table: str = "predictions",
+        sqlite_synchronous: str = "NORMAL",
+        pool: dict[str, Any] | None = None,
+    ):
+        url = database_url(uri, SETTING)
+        self.uri = uri
+        self.is_sqlite = is_sqlite(url)
         if self.is_sqlite and url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, pool_pre_ping=not self.is_sqlite)
+        self.engine = create_engine(uri, SETTING, **(pool or {}))
         if self.is_sqlite:
 
             @sa.event.listens_for(self.engine, "connect")
@@ -66,23 +106,69 @@ class PredictionLog:
                 cursor.close()
 
         self.table = prediction_table(table, sa.MetaData())
-        self.table.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine, self.table)
+        try:
+            check_columns(self.engine, self.table, f"{SETTING} = {redact(uri)!r}")
+            self.table.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine, self.table)
+        except UNAVAILABLE as exc:
+            self.engine.dispose()
+            raise unreachable(exc, uri, SETTING) from None
+        except DatabaseError:
+            self.engine.dispose()
+            raise
         self._insert = self.table.insert()
         # SQLite has one writer at a time: queue in-process writers here rather than
         # have them spin on SQLITE_BUSY
         self._writing = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+        # a network round trip per commit: callers run it off the event loop
+        self.blocking = not self.is_sqlite
+        self.problem: str | None = None  # why the last write failed, until one succeeds
+
+    @contextlib.contextmanager
+    def _available(self):
+        try:
+            yield
+        except UNAVAILABLE as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            self.problem = (
+                f"the prediction log ({redact(self.uri)}, table {self.table.name!r}) is unavailable: "
+                f"{reason[0] if reason else type(exc).__name__}"
+            )
+            raise LogUnavailable(self.problem) from exc
+        self.problem = None
 
     def record(self, rows: list[dict[str, Any]]) -> None:
         """Commit the rows (one transaction) before the caller answers."""
-        with self._writing, self.engine.begin() as conn:
+        with self._available(), self._writing, self.engine.begin() as conn:
             conn.execute(self._insert, rows)
+
+    async def record_async(self, rows: list[dict[str, Any]]) -> None:
+        """:meth:`record` for an async route: a SQLite commit (~0.1 ms) runs on the event
+        loop; a network database's round trip runs in the thread pool, so a slow database
+        never stalls /health or /ready and commits overlap (the pool)."""
+        await self._off_loop(self.record, rows)
+
+    async def attach_actual_async(
+        self, request_id: str, actual: float, by: str | None = None
+    ) -> dict[str, Any]:
+        return await self._off_loop(self.attach_actual, request_id, actual, by)
+
+    async def _off_loop(self, write, *args):
+        if self.blocking:
+            return await run_in_threadpool(write, *args)
+        return write(*args)
+
+    def ping(self) -> str | None:
+        """Check the database answers now; returns why not (``None``: it does)."""
+        with contextlib.suppress(LogUnavailable), self._available(), self.engine.connect() as conn:
+            conn.execute(sa.select(1))
+        return self.problem
 
     def attach_actual(self, request_id: str, actual: float, by: str | None = None) -> dict[str, Any]:
         """Attach the observed value once, with the name of the credential that sent it
         (``by``); a second value for the same id is a conflict."""
         t = self.table
-        with self._writing, self.engine.begin() as conn:
+        with self._available(), self._writing, self.engine.begin() as conn:
             updated = conn.execute(
                 t.update()
                 .where(t.c.request_id == request_id, t.c.actual.is_(None))

@@ -9,16 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FEATURES = (
-    "MedInc",
-    "HouseAge",
-    "AveRooms",
-    "AveBedrms",
-    "Population",
-    "AveOccup",
-    "Latitude",
-    "Longitude",
-)
+from housing.contract import FEATURES
 
 # The data's medians: the 20,640 block groups of scikit-learn's California Housing
 # (data/01_raw/california_housing.csv). The form starts from a typical district.

@@ -4,16 +4,18 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.preprocessing import StandardScaler
 
-from housing.pipelines.data_processing.features import FEATURES, TARGET
-from housing.pipelines.explainability.nodes import (
+from housing.explainer import (
     ADDITIVITY_RTOL,
     Explainer,
     additivity_error,
-    compute_shap_values,
     explain,
     feature_group,
     feature_groups,
     group_contributions,
+)
+from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.pipelines.explainability.nodes import (
+    compute_shap_values,
     plot_shap_dependence,
     plot_shap_importance,
     plot_shap_summary,
@@ -78,8 +80,17 @@ def test_group_sums_equal_feature_sums(lightgbm_shap):
 # -- the explainer ---------------------------------------------------------------------
 def test_lightgbm_explanations_add_up_to_the_prediction(lightgbm_model, explained_rows):
     explainer = Explainer(lightgbm_model)  # trees need no background
-    assert explainer.kind == "tree"
+    assert explainer.kind == "lightgbm"  # LightGBM's own TreeSHAP: no shap in the API
     base, contributions = explainer.explain(explained_rows)
+    # the very values shap's TreeExplainer computes (path-dependent TreeSHAP)
+    import shap  # noqa: PLC0415
+
+    reference = shap.TreeExplainer(lightgbm_model[-1])
+    engineered = lightgbm_model[:-1].transform(explained_rows)
+    np.testing.assert_allclose(
+        contributions.to_numpy(), reference.shap_values(engineered), rtol=1e-6, atol=1e-9
+    )
+    assert base == pytest.approx(float(np.ravel(reference.expected_value)[0]), rel=1e-9)
     assert isinstance(base, float)
     assert list(contributions.columns) == list(lightgbm_model[:-1].get_feature_names_out())
     assert list(contributions.index) == list(explained_rows.index)
@@ -157,7 +168,7 @@ def test_sample_is_seeded_capped_and_raw(raw_housing):
 
 def test_compute_shap_values_reports_its_additivity(lightgbm_shap, explained_rows):
     assert lightgbm_shap["candidate"] == "lightgbm"
-    assert lightgbm_shap["explainer"] == "tree"
+    assert lightgbm_shap["explainer"] == "lightgbm"
     assert lightgbm_shap["additivity_error"] < ADDITIVITY_RTOL
     assert lightgbm_shap["contributions"].shape == (len(explained_rows), 33)
     assert lightgbm_shap["feature_values"].columns.equals(lightgbm_shap["contributions"].columns)

@@ -12,18 +12,22 @@ from housing.pipelines.data_processing.features import FEATURES, TARGET, GeoFeat
 from housing.pipelines.modelling.cv import best_iteration, cross_validate, make_folds
 from housing.pipelines.modelling.estimators import build_model, make_storage, suggest
 from housing.pipelines.modelling.nodes import (
-    build_drift_reference,
     compare_candidates,
-    compare_with_champion,
-    comparison_to_markdown,
-    comparison_to_mlflow_metrics,
-    decide_promotion,
     evaluate_candidate,
     fit_candidate,
-    plot_comparison,
-    promotion_gate,
     select_best_candidate,
     tune_hyperparameters,
+)
+from housing.pipelines.modelling.promotion import (
+    build_drift_reference,
+    compare_with_champion,
+    decide_promotion,
+    promotion_gate,
+)
+from housing.pipelines.modelling.reports import (
+    comparison_to_markdown,
+    comparison_to_mlflow_metrics,
+    plot_comparison,
 )
 
 RIDGE = {
@@ -124,6 +128,17 @@ def test_early_stopping_learns_the_number_of_trees_and_enqueued_configurations_g
     assert 1 <= n_trees < 400  # stopped early: the ceiling is never reached at these learning rates
     model = fit_candidate(split[0], LGBM, FEATURES_CFG, tuned)
     assert model.named_steps["model"].n_estimators == n_trees
+
+
+def test_refining_at_a_slow_learning_rate_is_kept_only_if_cv_says_so(split):
+    candidate = {**LGBM, "refine": {"learning_rate": 0.03}}
+    tuned, trials, _ = _tune(split[0], candidate)
+    folds = make_folds(split[0], FEATURES_CFG, TUNING)
+    best = trials.loc[trials["value"].idxmin()]
+    slow = cross_validate(candidate, {"learning_rate": 0.03}, folds)["cv_rmse"]
+    assert tuned["refined"] is bool(slow < best["value"])
+    assert tuned["cv_rmse"] == pytest.approx(min(slow, best["value"]))
+    assert (tuned["best_params"]["learning_rate"] == 0.03) is tuned["refined"]
 
 
 def test_best_iteration_is_the_minimum_of_the_mean_curve_over_rounds_all_folds_reached():

@@ -6,7 +6,7 @@ from sklearn.model_selection import KFold, cross_val_predict, train_test_split
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET
 from housing.pipelines.modelling.estimators import build_model
-from housing.pipelines.modelling.nodes import build_drift_reference
+from housing.pipelines.modelling.promotion import build_drift_reference
 
 CANDIDATE = {"estimator": "lightgbm.LGBMRegressor", "fixed": {"n_jobs": 1, "verbose": -1, "random_state": 0}}
 

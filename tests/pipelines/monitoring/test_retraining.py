@@ -152,41 +152,25 @@ def test_labels_alone_cannot_crown_a_model_worse_on_the_test_rows(
             return [answers.get(tuple(row), fallback) for row in X[list(FEATURES)].to_numpy()]
 
     gate = params["retraining"]["gate"]
-    release, decision, _ = judge_challenger(
-        {
-            "candidate": "retrain-mixed",
-            "model": Oracle(),
-            "fit_seconds": 0.1,
-            "training_rows": row_fingerprints(split[0]),
-        },
-        current_champion,
-        split[1],
-        holdout,
-        gate,
-    )
-    assert decision["challenger"]["production_rmse"] == 0.0
-    assert decision["challenger"]["score"] < decision["champion"]["score"]  # the weighted score says promote
-    assert release["promote"] is False and decision["promoted"] is False
-    assert "max_test_regression" in decision["reason"]
-    # each guard refuses it alone: the whole-test bound off, the segments still say no
     oracle = {
         "candidate": "retrain-mixed",
         "model": Oracle(),
         "fit_seconds": 0.1,
         "training_rows": row_fingerprints(split[0]),
     }
+    release, decision, _ = judge_challenger(oracle, current_champion, split[1], holdout, gate)
+    assert decision["challenger"]["production_rmse"] == 0.0
+    assert decision["challenger"]["score"] < decision["champion"]["score"]  # the weighted score says promote
+    assert release["promote"] is False and decision["promoted"] is False
+    assert "max_test_regression" in decision["reason"]
+    # each guard refuses it alone: the whole-test bound off, the segments still say no
     release, decision, _ = judge_challenger(
         oracle, current_champion, split[1], holdout, {**gate, "max_test_regression": float("inf")}
     )
     assert release["promote"] is False and "untouched segment(s) got worse" in decision["reason"]
     # and the same challenger passes when both guards are switched off by configuration
     release, _, _ = judge_challenger(
-        {
-            "candidate": "retrain-mixed",
-            "model": Oracle(),
-            "fit_seconds": 0.1,
-            "training_rows": row_fingerprints(split[0]),
-        },
+        oracle,
         current_champion,
         split[1],
         holdout,

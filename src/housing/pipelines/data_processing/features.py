@@ -14,17 +14,10 @@ from scipy.spatial import cKDTree
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 
-FEATURES: tuple[str, ...] = (
-    "MedInc",
-    "HouseAge",
-    "AveRooms",
-    "AveBedrms",
-    "Population",
-    "AveOccup",
-    "Latitude",
-    "Longitude",
-)
-TARGET = "MedHouseVal"
+from housing.contract import FEATURES, TARGET
+
+__all__ = ["FEATURES", "TARGET", "GeoFeatures", "as_feature_matrix", "row_fingerprints"]
+
 
 _COL = {name: i for i, name in enumerate(FEATURES)}
 _KM_PER_DEG_LAT = 111.0

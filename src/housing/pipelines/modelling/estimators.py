@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import optuna
+import sqlalchemy
 from kedro.utils import load_obj
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from housing.db import unreachable, url_string
+from housing.errors import HousingError
 from housing.pipelines.data_processing.features import GeoFeatures
 
 
@@ -57,17 +62,51 @@ def suggest(trial: optuna.Trial, space: dict[str, dict[str, Any]]) -> dict[str, 
     return params
 
 
+STORAGE_ENV = "HOUSING_OPTUNA_STORAGE"
+
+
 def make_storage(url: str | None) -> optuna.storages.BaseStorage | None:
     """Optuna storage from configuration, so tuning scales out without code changes.
 
     ``None``: in memory, one process. ``journal:PATH``: a journal file that workers on one
     machine (or a shared file system) append to. Anything else is an RDB URL
-    (``postgresql://...``, ``sqlite:///...``) shared by workers anywhere.
+    (``postgresql://user:password@host/db``, ``sqlite:///...``) shared by workers anywhere.
+    ``HOUSING_OPTUNA_STORAGE`` wins over ``url`` (``tuning.storage``): kedro-mlflow logs
+    every parameter to MLflow, so a URL with a password belongs in the environment, and
+    one in ``tuning.storage`` stops the run.
     """
+    if url and make_url_password(url):
+        raise HousingError(
+            "tuning.storage holds a password, and kedro-mlflow logs parameters to MLflow: set "
+            f"{STORAGE_ENV} to the URL instead, leave tuning.storage null, and change that password"
+        )
+    url = os.environ.get(STORAGE_ENV) or url
     if not url:
         return None
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage  # noqa: PLC0415
 
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    return optuna.storages.RDBStorage(url)
+    setting = f"{STORAGE_ENV} or tuning.storage"
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url_string(url, setting), engine_kwargs={"pool_pre_ping": True})
+        except sqlalchemy.exc.OperationalError as exc:
+            raise unreachable(exc, url, setting) from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # workers starting together on an empty database race to create Optuna's
+            # tables; the loser finds them made on the next try
+            if attempt == 2:
+                raise
+            time.sleep(0.5 + attempt)
+    return None  # unreachable: the loop returns or raises
+
+
+def make_url_password(url: str) -> str | None:
+    """The password in a database URL, if any (journal paths have none)."""
+    if url.startswith("journal:"):
+        return None
+    try:
+        return sqlalchemy.engine.make_url(url).password
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return None

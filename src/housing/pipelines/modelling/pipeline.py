@@ -7,18 +7,22 @@ evaluate); the comparison and the promotion gate sit after them.
 from kedro.pipeline import Pipeline, node
 
 from housing.pipelines.modelling.nodes import (
-    build_drift_reference,
     compare_candidates,
-    compare_with_champion,
-    comparison_to_markdown,
-    comparison_to_mlflow_metrics,
-    decide_promotion,
     evaluate_candidate,
     fit_candidate,
-    plot_comparison,
     prepare_cv_folds,
     select_best_candidate,
     tune_hyperparameters,
+)
+from housing.pipelines.modelling.promotion import (
+    build_drift_reference,
+    compare_with_champion,
+    decide_promotion,
+)
+from housing.pipelines.modelling.reports import (
+    comparison_to_markdown,
+    comparison_to_mlflow_metrics,
+    plot_comparison,
 )
 
 # Namespaces; each has a `<name>.candidate` block in parameters_modelling.yml.

@@ -32,19 +32,12 @@ class MonitoringError(HousingError):
     """The production data cannot support the requested analysis; says why and what to do."""
 
 
-def select_window(log: pd.DataFrame, window: dict[str, Any]) -> pd.DataFrame:
-    """The production rows to judge: the last ``last_n`` rows and/or a ``since``/``until``
-    time range (ISO 8601, UTC), never fewer than ``min_rows``."""
+def _window_of_frame(log: pd.DataFrame, window: dict[str, Any]) -> pd.DataFrame:
     missing = [c for c in LOG_COLUMNS if c not in log.columns]
     if missing:
         raise MonitoringError(
             f"the prediction log is missing column(s) {missing}; expected the table the API "
             f"writes, with columns {list(LOG_COLUMNS)}"
-        )
-    if log.empty:
-        raise MonitoringError(
-            "the prediction log is empty: serve some traffic first (python -m housing.simulate "
-            "--scenario stable against a running API)"
         )
     rows = log.sort_values("created_at", kind="stable")
     if window.get("since"):
@@ -53,17 +46,37 @@ def select_window(log: pd.DataFrame, window: dict[str, Any]) -> pd.DataFrame:
         rows = rows[rows["created_at"] < str(window["until"])]
     if window.get("last_n"):
         rows = rows.tail(int(window["last_n"]))
+    return rows.reset_index(drop=True)
+
+
+def select_window(log: Any, window: dict[str, Any]) -> pd.DataFrame:
+    """The production rows to judge: the last ``last_n`` rows and/or a ``since``/``until``
+    time range (ISO 8601, UTC), never fewer than ``min_rows``.
+
+    ``log`` is the catalog's ``PredictionLogTable`` (the window runs as SQL: only its rows
+    are read) or a DataFrame of logged rows (filtered here)."""
+    if isinstance(log, pd.DataFrame):
+        rows, total = _window_of_frame(log, window), len(log)
+    else:
+        rows = log.window(window.get("last_n"), window.get("since"), window.get("until"))
+        total = log.count() if rows.empty else None  # counted only when a message needs it
+    if total == 0:
+        raise MonitoringError(
+            "the prediction log is empty: serve some traffic first (python -m housing.simulate "
+            "--scenario stable against a running API)"
+        )
     need = int(window["min_rows"])
     if len(rows) < need:
+        total = log.count() if total is None else total
         raise MonitoringError(
-            f"the window holds {len(rows)} production row(s) (of {len(log)} logged); drift needs at "
+            f"the window holds {len(rows)} production row(s) (of {total} logged); drift needs at "
             f"least {need} (parameters_monitoring.yml: drift.window.min_rows) - send more traffic or "
             "widen the window"
         )
     logger.info(
         "Drift window: %d production rows from %s to %s", len(rows), *rows["created_at"].iloc[[0, -1]]
     )
-    return rows.reset_index(drop=True)
+    return rows
 
 
 def _drifted(method: str, score: float, threshold: float) -> bool:

@@ -16,7 +16,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
-from housing.pipelines.modelling.nodes import seen_rows
+from housing.pipelines.modelling.promotion import seen_rows
 from housing.pipelines.monitoring.nodes import MonitoringError, select_window
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,27 @@
+"""Dependencies of the routes, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from housing.serving.model import ServingModel
+from housing.serving.state import Serving
+
+
+# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in its
+# thread pool, a thread hop per request that cost more than the model itself.
+async def get_serving(request: Request) -> Serving:
+    return request.app.state.serving
+
+
+async def get_model(serving: Serving = Depends(get_serving)) -> ServingModel:
+    model = serving.model  # taken once: this request uses this model to the end
+    if model is None:
+        raise HTTPException(503, serving.not_ready)
+    return model
+
+
+ServingDep = Annotated[Serving, Depends(get_serving)]
+ModelDep = Annotated[ServingModel, Depends(get_model)]

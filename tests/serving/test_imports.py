@@ -1,0 +1,33 @@
+"""The API process carries no plotting code: matplotlib and shap cost start-up time and
+memory, and an API never draws. Explaining a LightGBM champion needs neither."""
+
+import subprocess
+import sys
+
+PROBE = """
+import sys
+import numpy as np, pandas as pd
+import housing.serving.app, housing.serving.model
+from housing.contract import FEATURES
+from housing.explainer import Explainer
+from lightgbm import LGBMRegressor
+from sklearn.pipeline import Pipeline
+from housing.pipelines.data_processing.features import GeoFeatures
+
+rng = np.random.default_rng(0)
+X = pd.DataFrame(rng.uniform(1, 5, (300, 8)), columns=list(FEATURES))
+X["Latitude"], X["Longitude"] = rng.uniform(33, 41, 300), rng.uniform(-123, -115, 300)
+geo = GeoFeatures(rotation_degrees=(45,), n_clusters=3, n_neighbors=5)
+model = Pipeline([("features", geo), ("model", LGBMRegressor(n_estimators=20, verbose=-1, n_jobs=1))])
+model.fit(X, X["MedInc"] * 2)
+Explainer(model).explain(X.head(1))
+print(sorted({m.split(".")[0] for m in sys.modules} & {"matplotlib", "shap"}))
+"""
+
+
+def test_the_api_and_a_lightgbm_explanation_import_no_plotting_library():
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "[]"
