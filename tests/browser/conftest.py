@@ -55,7 +55,7 @@ def missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped before other packages: its event loop would outlive the browser tests
 def browser():
     lacking = missing()
     if lacking:
