@@ -55,7 +55,9 @@ def missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="package")  # stopped before other packages: its event loop would outlive the browser tests
+@pytest.fixture(
+    scope="package"
+)  # stopped before other packages: its event loop would outlive the browser tests
 def browser():
     lacking = missing()
     if lacking:
