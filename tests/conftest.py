@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -112,6 +113,22 @@ def trained_project(tmp_path_factory) -> Path:
     run = kedro_run(root, clean_env(), "--pipelines", "training")
     assert run.returncode == 0, run.stderr[-3000:]
     return root
+
+
+def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
+    """Stop a server started with ``start_new_session=True`` and every process it spawned
+    (``mlflow server`` forks uvicorn, a job runner and its consumers): SIGTERM to the
+    group, then SIGKILL to whatever is left."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # children that outlived their parent
+        return
 
 
 def free_port() -> int:

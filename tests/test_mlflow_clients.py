@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from housing.contract import FEATURES, INTEGER_VALUED, TARGET
-from tests.conftest import clean_env, free_port
+from tests.conftest import clean_env, free_port, stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -63,6 +63,7 @@ def test_mlflow_models_serve_takes_the_same_json(trained_project, store, houses,
         cwd=trained_project,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -80,8 +81,7 @@ def test_mlflow_models_serve_takes_the_same_json(trained_project, store, houses,
         assert isinstance(body["dataframe_split"]["data"][0][1], int)  # HouseAge sent as 41, not 41.0
         answer = httpx.post(f"{url}/invocations", json=body, timeout=30)
     finally:
-        server.kill()
-        server.wait(timeout=30)
+        stop_group(server)
     assert answer.status_code == 200, answer.text
     served = np.asarray(answer.json()["predictions"], dtype=np.float64)
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)

@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from housing.pipelines.data_processing.features import FEATURES
-from tests.conftest import clean_env, free_port, kedro_run, raw_csv_path, running_api
+from tests.conftest import clean_env, free_port, kedro_run, raw_csv_path, running_api, stop_group
 from tests.serving.test_server import read_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -52,6 +52,7 @@ def mlflow_server(backend_uri: str, artifacts, timeout: float = 120):
         env=clean_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -65,12 +66,7 @@ def mlflow_server(backend_uri: str, artifacts, timeout: float = 120):
             time.sleep(0.5)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop_group(process)
 
 
 async def _load(url: str, houses: list[dict], stop: asyncio.Event, concurrency: int = 4) -> list:

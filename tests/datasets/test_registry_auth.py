@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from housing.datasets.model_registry import RELEASE_TAG, ChampionDataset, ModelReleaseDataset
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
 from housing.registry_users import ensure_accounts
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,9 @@ def server(tmp_path_factory):
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     command += ["--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
     command += ["--serve-artifacts", "--artifacts-destination", str(root / "artifacts")]
-    process = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     try:
@@ -73,8 +75,7 @@ def server(tmp_path_factory):
             time.sleep(0.5)
         yield url
     finally:
-        process.kill()
-        process.wait(timeout=30)
+        stop_group(process)
 
 
 @contextlib.contextmanager
