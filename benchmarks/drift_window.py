@@ -67,11 +67,13 @@ def write_log(uri: str, rows: int) -> None:
 def drift_once(uri: str, whole: bool) -> None:
     """Child process: the drift step on ``uri``; prints seconds and peak memory as JSON."""
     from sklearn.linear_model import LinearRegression  # noqa: PLC0415
+    from sklearn.model_selection import cross_val_predict  # noqa: PLC0415
 
     from housing.config_loader import ProjectConfigLoader  # noqa: PLC0415
     from housing.datasets import PredictionLogDataset  # noqa: PLC0415
     from housing.pipelines.data_processing.features import FEATURES, TARGET  # noqa: PLC0415
-    from housing.pipelines.monitoring.nodes import build_reference, detect_drift, select_window  # noqa: PLC0415
+    from housing.pipelines.modelling.promotion import build_drift_reference  # noqa: PLC0415
+    from housing.pipelines.monitoring.nodes import detect_drift, select_window  # noqa: PLC0415
     from tests.conftest import raw_csv_path  # noqa: PLC0415
 
     drift = ProjectConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")["parameters"][
@@ -79,7 +81,10 @@ def drift_once(uri: str, whole: bool) -> None:
     ]
     train = pd.read_csv(raw_csv_path())
     model = LinearRegression().fit(train[list(FEATURES)], train[TARGET])
-    reference = build_reference(train, model, drift["reference"])
+    oof = pd.Series(
+        cross_val_predict(LinearRegression(), train[list(FEATURES)], train[TARGET], cv=4), index=train.index
+    )
+    reference = build_drift_reference(train, {"oof": oof, "model": model}, drift["reference"])
 
     def step() -> int:
         if whole:  # the old way: every row into pandas, then the window
