@@ -131,6 +131,19 @@ def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
         return
 
 
+def wait_until_answers(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Poll ``url`` until it answers 200, failing with the server's stderr if it dies and
+    after ``timeout`` seconds if it never answers (bounded, as every test loop is)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, f"{url} did not answer within {timeout} s"
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

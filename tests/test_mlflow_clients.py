@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import httpx
 import mlflow
@@ -18,7 +17,7 @@ import pandas as pd
 import pytest
 
 from housing.contract import FEATURES, INTEGER_VALUED, TARGET
-from tests.conftest import clean_env, free_port, stop_group
+from tests.conftest import clean_env, free_port, stop_group, wait_until_answers
 
 pytestmark = pytest.mark.e2e
 
@@ -67,16 +66,7 @@ def test_mlflow_models_serve_takes_the_same_json(trained_project, store, houses,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, server.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "mlflow models serve was not up within 180 s"
-            try:
-                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        wait_until_answers(f"{url}/ping", server, 180)
         body = {"dataframe_split": as_ints.to_dict(orient="split", index=False)}
         assert isinstance(body["dataframe_split"]["data"][0][1], int)  # HouseAge sent as 41, not 41.0
         answer = httpx.post(f"{url}/invocations", json=body, timeout=30)

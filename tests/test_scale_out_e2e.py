@@ -18,7 +18,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from housing.pipelines.data_processing.features import FEATURES
-from tests.conftest import clean_env, free_port, kedro_run, raw_csv_path, running_api, stop_group
+from tests.conftest import (
+    clean_env,
+    free_port,
+    kedro_run,
+    raw_csv_path,
+    running_api,
+    stop_group,
+    wait_until_answers,
+)
 from tests.serving.test_server import read_log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -55,15 +63,8 @@ def mlflow_server(backend_uri: str, artifacts, timeout: float = 120):
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, f"mlflow server was not up within {timeout} s"
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.5)
+        wait_until_answers(f"{url}/health", process, timeout)
         yield url
     finally:
         stop_group(process)

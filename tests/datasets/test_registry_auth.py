@@ -9,9 +9,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-import time
 
-import httpx
 import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
@@ -22,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from housing.datasets.model_registry import RELEASE_TAG, ChampionDataset, ModelReleaseDataset
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
 from housing.registry_users import ensure_accounts
-from tests.conftest import free_port, stop_group
+from tests.conftest import free_port, stop_group, wait_until_answers
 
 pytestmark = pytest.mark.e2e
 
@@ -64,15 +62,8 @@ def server(tmp_path_factory):
         command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "mlflow server did not answer /health within 120 s"
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.5)
+        wait_until_answers(f"{url}/health", process, 120)
         yield url
     finally:
         stop_group(process)
