@@ -82,3 +82,33 @@ def test_missing_feature_is_named():
 def test_wrong_array_width_is_explained():
     with pytest.raises(ValueError, match=r"expected a 2-D array with 8 columns"):
         as_feature_matrix(np.zeros((2, 7)))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # the configured transformer
+        {"cities": None, "n_clusters": 0, "n_neighbors": 1, "rotation_degrees": ()},
+        {"n_neighbors": 7},  # an odd k: a different median
+    ],
+    ids=["configured", "bare", "odd-k"],
+)
+def test_transform_row_equals_transform_on_every_row(params, raw_housing, settings):
+    """The API's one-row path gives the very same numbers as the batch path."""
+    X = raw_housing.loc[:, list(FEATURES)]
+    geo = GeoFeatures(**(params["feature_engineering"] | settings)).fit(
+        X.iloc[:5_000], raw_housing[TARGET].iloc[:5_000]
+    )
+    rows = np.array([geo.transform_row(row) for row in X.itertuples(index=False)])
+    np.testing.assert_array_equal(rows, geo.transform(X))
+
+
+def test_row_constants_are_not_pickled(geo, data):
+    import pickle  # noqa: PLC0415
+
+    X, y = data
+    geo.fit(X, y)
+    geo.transform_row(tuple(X.iloc[0]))
+    copy = pickle.loads(pickle.dumps(geo))
+    assert not hasattr(copy, "_row_constants")
+    assert copy.transform_row(tuple(X.iloc[1])) == geo.transform_row(tuple(X.iloc[1]))
