@@ -20,6 +20,7 @@ from fastapi_offline import FastAPIOffline
 from housing import __version__
 from housing.db import DatabaseError
 from housing.serving.auth import UNAUTHORIZED_RESPONSES, require
+from housing.serving.compiled import TreeCompiler
 from housing.serving.config import ServingConfig, SettingsError
 from housing.serving.errors import log_unavailable, validation_failed
 from housing.serving.metrics import BodySizeLimitMiddleware, MetricsMiddleware
@@ -70,10 +71,18 @@ def kedro_source(project_path: Path, env: str | None) -> tuple[ServingConfig, Mo
         context.config_loader["serving"], f"{project_path}/conf (serving.yml, env {env or 'local'})"
     )
     catalog = context.catalog
+    trees = config.compiled_trees
+    compiler = None
+    if trees.enabled:
+        cache = Path(trees.cache_dir)  # relative to the project, as the catalog's paths
+        trees = trees.model_copy(
+            update={"cache_dir": str(cache if cache.is_absolute() else project_path / cache)}
+        )
+        compiler = TreeCompiler(trees, config.batch_threads)
 
     def load() -> ServingModel | None:
         champion = catalog.load(config.model_dataset)
-        return None if champion is None else ServingModel.from_champion(champion)
+        return None if champion is None else ServingModel.from_champion(champion, compiler)
 
     def version() -> int | None:
         return catalog[config.model_dataset].current_version()

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pydantic import ValidationError
+
 from housing.serving.auth import Credentials
+from housing.serving.compiled import CompiledTreesSettings
 
 # the blocks of serving.yml and what each may hold
 _KNOWN = {
@@ -17,6 +20,7 @@ _KNOWN = {
     "auth": {"require_predict_token"},
     "feedback": {"actual_min", "actual_max"},
     "server": None,  # checked by housing.serving.server.ServerLimits
+    "compiled_trees": set(CompiledTreesSettings.model_fields),
 }
 
 
@@ -51,6 +55,7 @@ class ServingConfig:
     model_dataset: str = "current_champion"
     drift_summary_dataset: str = "drift_summary"
     drift_report_dataset: str = "drift_report"
+    compiled_trees: CompiledTreesSettings = field(default_factory=CompiledTreesSettings)
 
     @classmethod
     def from_conf(cls, conf: dict[str, Any], source: str = "serving.yml") -> ServingConfig:
@@ -58,6 +63,7 @@ class ServingConfig:
         log = conf.get("prediction_log") or {}
         flat = {
             **{k: v for k, v in conf.items() if k not in {"prediction_log", "auth", "feedback", "server"}},
+            "compiled_trees": _compiled_trees(conf.get("compiled_trees"), source),
             "prediction_log_uri": log.get("uri"),
             "prediction_log_table": log.get("table", "predictions"),
             "sqlite_synchronous": log.get("sqlite_synchronous", "NORMAL"),
@@ -71,6 +77,14 @@ class ServingConfig:
         config = cls(**{k: v for k, v in flat.items() if k in known})
         _check_types(config, source)
         return config
+
+
+def _compiled_trees(conf: dict[str, Any] | None, source: str) -> CompiledTreesSettings:
+    try:
+        return CompiledTreesSettings(**(conf or {}))
+    except ValidationError as exc:
+        problems = [f"'compiled_trees.{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors()]
+        raise SettingsError(f"{source}: {'; '.join(problems)}") from None
 
 
 def _check_keys(conf: dict[str, Any], source: str, flat_fields: set[str]) -> None:

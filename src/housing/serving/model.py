@@ -13,6 +13,7 @@ equal on every row of the data.
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -25,6 +26,9 @@ from sklearn.pipeline import Pipeline
 
 from housing.explainer import Explainer
 from housing.pipelines.data_processing.features import FEATURES
+from housing.serving.compiled import CompiledTrees, TreeCompiler
+
+logger = logging.getLogger(__name__)
 
 _METRIC_TAGS = ("test_rmse", "test_mae", "test_r2", "cv_rmse")
 
@@ -128,12 +132,18 @@ class ServingModel:
     explainer: Any = field(init=False, repr=False, default=None)
     explainer_error: str | None = field(init=False, default=None)
 
+    trees: str = field(init=False, default="")  # what walks the trees now, for GET /model
+
     def __post_init__(self) -> None:
         self._predict = _fast_predict(self.pipeline)
         fast = _fast_row(self.pipeline, self._predict)
         self.row_path = "fast" if fast else "matrix"
         self._predict_row = fast or (
             lambda row: float(self._predict(np.array([row], dtype=np.float64), 1)[0])
+        )
+        booster = getattr(self.pipeline[-1], "booster_", None)
+        self.trees = (
+            f"LightGBM booster ({booster.num_trees()} trees)" if booster else type(self.pipeline[-1]).__name__
         )
         if self.explain_rows:
             # built with the model (seconds for a big forest), so a swap brings both at once
@@ -142,11 +152,42 @@ class ServingModel:
             except (TypeError, ValueError) as exc:  # e.g. a linear model needs background rows
                 self.explainer_error = f"{type(exc).__name__}: {exc}"
 
+    def compile_trees(self, compiler: TreeCompiler) -> None:
+        """Start building native trees in the background (a LightGBM model on the fast
+        row path only); requests switch to them once they are verified."""
+        if self.row_path != "fast":
+            return
+        transforms = [step for _, step in self.pipeline.steps[:-1]]
+        by_row = [t.transform_row for t in transforms]
+        by_matrix = [t.transform for t in transforms]
+
+        def ready(trees: CompiledTrees) -> None:
+            def predict_row(row: Sequence[float]) -> float:
+                for transform in by_row:
+                    row = transform(row)
+                return trees.predict_row(row)
+
+            def predict(X: np.ndarray, _threads: int) -> np.ndarray:
+                for transform in by_matrix:
+                    X = transform(X)
+                return trees.predict(X)
+
+            # one reference each: a request sees the old or the new path, both exact
+            self._predict_row, self._predict = predict_row, predict
+            self.trees = f"compiled ({trees.path.name})"
+            logger.info("%s version %s: trees compiled, %s", self.name, self.version, trees.path)
+
+        def report(status: str) -> None:
+            self.trees = status
+
+        compiler.start(self.pipeline[-1].booster_, ready, report)
+
     @classmethod
-    def from_champion(cls, champion: dict[str, Any]) -> ServingModel:
-        """From what the catalog's ``current_champion`` entry loads."""
+    def from_champion(cls, champion: dict[str, Any], compiler: TreeCompiler | None = None) -> ServingModel:
+        """From what the catalog's ``current_champion`` entry loads; with a ``compiler``,
+        native trees follow in the background."""
         tags = champion.get("tags") or {}
-        return cls(
+        model = cls(
             name=champion["name"],
             version=int(champion["version"]),
             alias=champion["alias"],
@@ -156,6 +197,9 @@ class ServingModel:
             registered_at=champion.get("registered_at"),
             metrics={k: float(tags[k]) for k in _METRIC_TAGS if k in tags},
         )
+        if compiler is not None:
+            model.compile_trees(compiler)
+        return model
 
     def explain(self, X: np.ndarray) -> tuple[float, pd.Series]:
         """SHAP base value and per-feature contributions of one raw row."""

@@ -118,6 +118,11 @@ class ModelInfo(BaseModel):
     trained_at: str | None = Field(description="when this version was registered (UTC, ISO 8601)")
     metrics: dict[str, float] = Field(description="test-set metrics recorded at training")
     features: dict[str, dict] = Field(description="input schema: each feature's description and bounds")
+    trees: str = Field(
+        "",
+        description="what evaluates the model now: the LightGBM booster, its compiled trees, "
+        "or why compiled trees are not in use",
+    )
 
 
 class Status(BaseModel):

@@ -48,6 +48,7 @@ async def model_info(model: ModelDep) -> ModelInfo:
         trained_at=model.registered_at,
         metrics=model.metrics,
         features=FEATURE_SCHEMA,
+        trees=model.trees,
     )
 
 
