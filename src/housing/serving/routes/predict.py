@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from pydantic_core import to_json
 
 from housing.contract import FEATURES
 from housing.explainer import group_contributions
@@ -22,7 +26,6 @@ from housing.serving.schemas import (
     Contribution,
     ExplainResponse,
     House,
-    Prediction,
     PredictionResponse,
 )
 
@@ -36,10 +39,11 @@ def log_record(
     row: tuple[float, ...],
     prediction: float,
     created: str,
-    batch_id=None,
+    batch_id: str | None = None,
+    request_id: str | None = None,
 ) -> dict:
     return {
-        "request_id": uuid.uuid4().hex,
+        "request_id": request_id or uuid.uuid4().hex,
         "batch_id": batch_id,
         "created_at": created,
         "model_name": model.name,
@@ -79,21 +83,44 @@ async def predict(
     )
 
 
+# The body is validated from its bytes by pydantic-core (FastAPI would json.loads it and
+# then validate the Python objects: twice the time for a 1,000-house batch), so OpenAPI is
+# told its schema here.
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": Batch.model_json_schema(ref_template="#/components/schemas/{model}")
+            }
+        },
+    }
+}
+_BATCH_BODY["requestBody"]["content"]["application/json"]["schema"].pop("$defs", None)
+
+
 @router.post(
     "/predict/batch",
     response_model=BatchResponse,
+    openapi_extra=_BATCH_BODY,
     responses={
         **NOT_READY_RESPONSE,
         **BODY_ERRORS,
         413: {"description": "more houses than max_batch_rows, or a body over max_body_bytes"},
+        422: {
+            "description": "Validation Error: `loc` names the house and the field",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+        },
     },
 )
-async def predict_batch(
-    batch: Batch,
-    model: ModelDep,
-    serving: ServingDep,
-) -> BatchResponse:
+async def predict_batch(request: Request, model: ModelDep, serving: ServingDep) -> Response:
     """Price up to `max_batch_rows` houses (10,000 by default); answers in the same order."""
+    try:
+        batch = Batch.model_validate_json(await request.body())
+    except ValidationError as exc:  # FastAPI's 422: loc starts at the body
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
     limit = serving.config.max_batch_rows
     if len(batch.houses) > limit:
         raise HTTPException(
@@ -103,28 +130,32 @@ async def predict_batch(
         )
     rows = [house.row() for house in batch.houses]
     batch_id, created = uuid.uuid4().hex, now_iso()
+    # random 128-bit ids as uuid4 gives, from one system call instead of one per row
+    hexes = os.urandom(16 * len(rows)).hex()
+    ids = [hexes[i : i + 32] for i in range(0, len(hexes), 32)]
 
-    def work() -> list[dict]:
+    def work() -> list[float]:
         values = model.predict(np.array(rows), serving.config.batch_threads).tolist()
-        records = [log_record(model, r, v, created, batch_id) for r, v in zip(rows, values, strict=True)]
-        serving.log.record(records)
-        return records
+        serving.log.record(
+            [
+                log_record(model, row, value, created, batch_id, request_id)
+                for row, value, request_id in zip(rows, values, ids, strict=True)
+            ]
+        )
+        return values
 
-    records = await run_in_threadpool(work)  # big batches stay off the event loop
-    serving.metrics.predictions.labels(str(model.version)).inc(len(records))
-    return BatchResponse(
-        batch_id=batch_id,
-        model_name=model.name,
-        model_version=model.version,
-        predictions=[
-            Prediction(
-                request_id=r["request_id"],
-                prediction=r["prediction"],
-                price_usd=usd(r["prediction"]),
-            )
-            for r in records
+    values = await run_in_threadpool(work)  # big batches stay off the event loop
+    serving.metrics.predictions.labels(str(model.version)).inc(len(values))
+    body = {
+        "batch_id": batch_id,
+        "model_name": model.name,
+        "model_version": model.version,
+        "predictions": [
+            {"request_id": request_id, "prediction": value, "price_usd": usd(value)}
+            for request_id, value in zip(ids, values, strict=True)
         ],
-    )
+    }
+    return Response(to_json(body), media_type="application/json")
 
 
 @router.post(
