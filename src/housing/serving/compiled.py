@@ -147,7 +147,7 @@ class TreeCompiler:
             cache.mkdir(parents=True, exist_ok=True)
             library = cache / f"trees-{key}.so"
             if not library.exists():
-                report(f"compiling {booster.num_trees()} trees with {self.settings.compiler}")
+                report(f"compiling the trees with {self.settings.compiler} (minutes)")
                 self._build(booster, library)
             trees = CompiledTrees(library, booster.num_feature(), self.threads)
             rows = threshold_rows(booster)
@@ -162,7 +162,7 @@ class TreeCompiler:
                 raise ValueError(f"{library.name} differs from the booster by up to {worst:.3g}: not used")
         except Exception as exc:  # any failure leaves the booster serving
             logger.warning("Compiled trees unavailable, the booster serves: %s", exc)
-            report(f"booster (compiled trees unavailable: {exc})")
+            report(f"compiled trees unavailable: {exc}")
             return
         on_ready(trees)
 

@@ -174,12 +174,15 @@ class ServingModel:
 
             # one reference each: a request sees the old or the new path, both exact
             self._predict_row, self._predict = predict_row, predict
-            self.trees = f"compiled ({trees.path.name})"
+            self.trees = f"compiled trees ({trees.path.name})"
             logger.info("%s version %s: trees compiled, %s", self.name, self.version, trees.path)
 
-        def report(status: str) -> None:
-            self.trees = status
+        booster = self.trees
 
+        def report(status: str) -> None:
+            self.trees = f"{booster}; {status}"
+
+        report("compiled trees in preparation")
         compiler.start(self.pipeline[-1].booster_, ready, report)
 
     @classmethod
