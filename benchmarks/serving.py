@@ -232,7 +232,8 @@ def main() -> int:
             "ours": [
                 sys.executable,
                 "-m",
-                "housing.serving",
+                "housing",
+                "serve",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from housing.pipelines import data_processing, explainability, modelling, monitoring
+from housing.pipelines import data_processing, drift, explainability, modelling, retraining
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -22,7 +22,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "data_processing": processing,
         "tuning": processing + modelling.create_tuning_pipeline(),
         "training": training,
-        "drift": monitoring.create_drift_pipeline(),
-        "retraining": monitoring.create_retraining_pipeline(),
+        "drift": drift.create_pipeline(),
+        "retraining": retraining.create_pipeline(),
         "__default__": training,
     }

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
+from housing.pipelines.drift.nodes import MonitoringError
 from housing.pipelines.modelling.estimators import build_model
-from housing.pipelines.monitoring.gate import judge_challenger
-from housing.pipelines.monitoring.nodes import MonitoringError
-from housing.pipelines.monitoring.retraining import labelled_production, retrain
-from housing.pipelines.monitoring.scenarios import make_scenario
-from tests.pipelines.monitoring.conftest import as_logged
+from housing.pipelines.retraining.gate import judge_challenger
+from housing.pipelines.retraining.nodes import labelled_production, retrain
+from housing.simulation.scenarios import make_scenario
+from tests.pipelines.conftest import as_logged
 
 WINDOW = {"last_n": None, "since": None, "until": None, "min_rows": 100}
 
