@@ -106,11 +106,14 @@ def kedro_run(project: Path, env: dict[str, str], *args: str) -> subprocess.Comp
     )
 
 
-def housing_cli(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def housing_cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """`housing ARGS` in its own process, as a user or a scheduler runs it (bounded in time):
     MLflow keeps global state, so real runs never share the test's process."""
     return subprocess.run(
         [sys.executable, "-m", "housing", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

@@ -12,12 +12,12 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from housing import cli as housing_cli
+from housing import cli as cli_module
 from housing.cli import MONITOR_STRATEGIES, cli
 from housing.pipelines.retraining.nodes import STRATEGIES
 from housing.simulation import SCENARIO_NAMES
 from housing.simulation.scenarios import SCENARIOS
-from tests.conftest import clean_env, copy_project
+from tests.conftest import clean_env, copy_project, housing_cli
 
 HEAVY = ("mlflow", "lightgbm", "kedro.framework.session", "uvicorn", "sklearn", "pandas", "httpx")
 OPTIONS = {
@@ -116,9 +116,9 @@ def test_kedro_finds_the_project_run_command_here():
     """Kedro's `find_run_command` and the `kedro` CLI read `run` and `cli` from this module."""
     from kedro.framework.cli.project import run  # noqa: PLC0415
 
-    assert housing_cli.run is run and isinstance(cli, type(cli))
+    assert cli_module.run is run and isinstance(cli, type(cli))
     with pytest.raises(AttributeError):
-        housing_cli.walk  # noqa: B018
+        cli_module.walk  # noqa: B018
 
 
 def test_registry_users_without_passwords_is_exit_2_naming_the_variable(runner, monkeypatch):
@@ -137,15 +137,7 @@ def test_registry_users_without_passwords_is_exit_2_naming_the_variable(runner, 
 def test_housing_run_is_kedros_run_and_python_m_housing_reaches_it(tmp_path):
     """`python -m housing run` (what the `housing` script calls) runs a real pipeline."""
     root = copy_project(tmp_path / "project")
-    run = subprocess.run(
-        [sys.executable, "-m", "housing", "run", "--pipeline", "data_processing", "--env", "test"],
-        cwd=root,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    run = housing_cli(clean_env(), "run", "--pipeline", "data_processing", "--env", "test", cwd=root)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Pipeline execution completed successfully" in run.stdout + run.stderr
     assert (root / "data" / "05_model_input" / "test.parquet").exists()

@@ -151,19 +151,7 @@ def serve(host: str, port: int, project_path: Path | None, env: str | None, acce
     "token if the API requires one (default: $HOUSING_API_TOKEN).",
 )
 @click.pass_context
-def simulate(
-    ctx: click.Context,
-    scenario: str,
-    n: int,
-    rate: float,
-    feedback: bool,
-    url: str,
-    seed: int | None,
-    project_path: Path,
-    env: str | None,
-    allow_remote: bool,
-    token: str | None,
-) -> None:
+def simulate(ctx: click.Context, url: str, allow_remote: bool, project_path: Path, **options) -> None:
     """Replay a seeded traffic scenario against the prediction API.
 
     Exit status: 0 every row predicted, 2 some refused by the API, 1 the API not ready or
@@ -174,7 +162,7 @@ def simulate(
         raise click.BadParameter(
             f"{url} is not a loopback address; pass --allow-remote to send there", param_hint="--url"
         )
-    ctx.exit(replay.run(scenario, n, rate, feedback, url, seed, project_path.resolve(), env, token))
+    ctx.exit(replay.run(url=url, project_path=project_path.resolve(), **options))
 
 
 @cli.command(context_settings=CONTEXT)

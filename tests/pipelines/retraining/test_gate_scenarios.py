@@ -17,7 +17,6 @@ import json
 import numpy as np
 import pytest
 
-from housing.pipelines.data_processing.features import row_fingerprints
 from housing.pipelines.drift.nodes import MonitoringError
 from housing.pipelines.retraining.gate import MOVED, TOO_FEW, judge_challenger, segments_of
 from housing.pipelines.retraining.nodes import labelled_production, retrain_candidates
@@ -31,17 +30,6 @@ EXPECTED = {  # scenario: (labelled rows, strategies that pass the gate)
     "inflation": (1_000, {"finetune"}),
     "income_shift": (1_000, set()),
 }
-
-
-@pytest.fixture(scope="module")
-def current_champion(champion, split):
-    return {
-        "name": "california-housing",
-        "version": 1,
-        "model": champion,
-        "training_rows": row_fingerprints(split[0]),
-        "drift_reference_run_id": "run-of-version-1",
-    }
 
 
 @pytest.fixture(scope="module")

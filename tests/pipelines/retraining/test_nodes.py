@@ -29,17 +29,6 @@ def production(inflation_log):
     return labelled_production(inflation_log, WINDOW, 0.3)
 
 
-@pytest.fixture(scope="module")
-def current_champion(champion, split):
-    return {
-        "name": "california-housing",
-        "version": 1,
-        "model": champion,
-        "training_rows": row_fingerprints(split[0]),
-        "drift_reference_run_id": "run-of-version-1",
-    }
-
-
 @pytest.mark.parametrize("strategy", ["mixed", "finetune", "weighted"])
 def test_each_strategy_beats_the_champion_on_recent_production(
     strategy, current_champion, split, production, params
