@@ -139,5 +139,5 @@ def test_housing_run_is_kedros_run_and_python_m_housing_reaches_it(tmp_path):
     root = copy_project(tmp_path / "project")
     run = housing_cli(clean_env(), "run", "--pipeline", "data_processing", "--env", "test", cwd=root)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "Pipeline execution completed successfully" in run.stdout + run.stderr
+    assert "Pipeline execution completed" in run.stdout + run.stderr
     assert (root / "data" / "05_model_input" / "test.parquet").exists()
