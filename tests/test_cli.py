@@ -141,3 +141,11 @@ def test_housing_run_is_kedros_run_and_python_m_housing_reaches_it(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Pipeline execution completed" in run.stdout + run.stderr
     assert (root / "data" / "05_model_input" / "test.parquet").exists()
+
+
+def test_monitor_outside_a_project_is_exit_1_saying_so(runner, tmp_path):
+    """The same path as a scheduler's call, in process (no Kedro session starts); the real
+    exit statuses 0, 3 and 1 of a run: tests/test_monitor.py."""
+    result = runner.invoke(cli, ["monitor", "--project-path", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path} is not a housing project" in result.output and "pass --project-path" in result.output
