@@ -149,3 +149,9 @@ def test_monitor_outside_a_project_is_exit_1_saying_so(runner, tmp_path):
     result = runner.invoke(cli, ["monitor", "--project-path", str(tmp_path)])
     assert result.exit_code == 1
     assert f"{tmp_path} is not a housing project" in result.output and "pass --project-path" in result.output
+
+
+def test_simulate_outside_a_project_is_exit_1_saying_so(runner, tmp_path):
+    result = runner.invoke(cli, ["simulate", "--scenario", "stable", "--project-path", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path} is not a housing project" in result.output

@@ -99,7 +99,16 @@ def run(
     """``housing simulate``: build the scenario, replay it, print the counts. Exit status:
     0 every row predicted, 2 some rows refused by the API, 1 the API not ready or the token
     refused (the message says what to do)."""
-    test, scenarios = load_inputs(project_path, env)
+    from kedro.io import DatasetError  # noqa: PLC0415
+
+    try:
+        test, scenarios = load_inputs(project_path, env)
+    except (RuntimeError, ValueError, OSError) as exc:  # no or a broken pyproject.toml [tool.kedro]
+        print(f"{project_path} is not a housing project ({exc}); pass --project-path", file=sys.stderr)
+        return 1
+    except DatasetError as exc:  # the held-out rows come from a training run
+        print(f"{exc}; run `housing run --pipeline training` first", file=sys.stderr)
+        return 1
     settings = dict(scenarios.get(scenario) or {})
     if seed is not None:
         settings["seed"] = seed
