@@ -62,4 +62,4 @@ USER 1000:1000
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/health' % os.environ.get('HOUSING_PORT', '8000'), timeout=4)"]
-CMD ["python", "-m", "housing.serving"]
+CMD ["housing", "serve"]

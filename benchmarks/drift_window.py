@@ -6,7 +6,7 @@ window, each in a fresh process.
 
 The logs are temporary SQLite files written as the API writes them (rows of the real
 data with noise, one a second); the window is ``drift.window`` from
-conf/base/parameters_monitoring.yml (the last 5,000 rows). ``--whole`` also times the old
+conf/base/parameters_drift.yml (the last 5,000 rows). ``--whole`` also times the old
 way, reading the whole table into pandas and filtering there. Needs no champion: the
 reference's predictions come from a linear fit.
 """
@@ -72,8 +72,8 @@ def drift_once(uri: str, whole: bool) -> None:
     from housing.config_loader import ProjectConfigLoader  # noqa: PLC0415
     from housing.datasets import PredictionLogDataset  # noqa: PLC0415
     from housing.pipelines.data_processing.features import FEATURES, TARGET  # noqa: PLC0415
+    from housing.pipelines.drift.nodes import detect_drift, select_window  # noqa: PLC0415
     from housing.pipelines.modelling.promotion import build_drift_reference  # noqa: PLC0415
-    from housing.pipelines.monitoring.nodes import detect_drift, select_window  # noqa: PLC0415
     from tests.conftest import raw_csv_path  # noqa: PLC0415
 
     drift = ProjectConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")["parameters"][

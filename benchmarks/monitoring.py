@@ -6,7 +6,7 @@ three retraining strategies through the per-segment gate, scenario by scenario.
 Needs a champion (`kedro run --pipelines=training`). Scenario rows get the champion's
 predictions and are written to a temporary prediction log exactly as the API writes it
 (your own log is not touched); `kedro run --pipelines=drift` then runs on it as a
-subprocess. The strategies run in-process (strategy `all`, as `python -m housing.monitor
+subprocess. The strategies run in-process (strategy `all`, as `housing monitor
 --auto-retrain` runs them; nothing is registered) on `--labelled` rows of each retraining
 scenario with ground truth: RMSE on held-out recent production rows, on the unseen
 original test rows (whole, and the worst untouched segment), fit time, and the verdict.
@@ -28,12 +28,12 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from housing.pipelines.data_processing.features import FEATURES
-from housing.pipelines.monitoring.gate import MOVED, TOO_FEW
-from housing.pipelines.monitoring.nodes import detect_drift
-from housing.pipelines.monitoring.retraining import labelled_production, retrain_candidates
-from housing.pipelines.monitoring.scenarios import make_scenario
-from housing.pipelines.monitoring.selection import judge_challengers
+from housing.pipelines.drift.nodes import detect_drift
+from housing.pipelines.retraining.gate import MOVED, TOO_FEW
+from housing.pipelines.retraining.nodes import labelled_production, retrain_candidates
+from housing.pipelines.retraining.selection import judge_challengers
 from housing.serving.prediction_log import PredictionLog, now_iso
+from housing.simulation.scenarios import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -41,7 +41,7 @@ def measure(log_uri: str, body: str, duration: int, workdir: Path) -> dict:
         "KEDRO_DISABLE_TELEMETRY": "true",
         "HOUSING_PREDICTION_LOG_URI": log_uri,
     }
-    command = [sys.executable, "-m", "housing.serving", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "housing", "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--project-path", str(ROOT)]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

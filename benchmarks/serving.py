@@ -77,7 +77,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> Non
 
 def api_command(port: int, env: str | None) -> list[str]:
     """Our API: one uvicorn worker on 127.0.0.1, serving this project's champion."""
-    command = [sys.executable, "-m", "housing.serving", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "housing", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return command + ["--project-path", str(ROOT)] + (["--env", env] if env else [])
 
 

@@ -106,6 +106,22 @@ def kedro_run(project: Path, env: dict[str, str], *args: str) -> subprocess.Comp
     )
 
 
+def housing_cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """`housing ARGS` in its own process, as a user or a scheduler runs it (bounded in time):
+    MLflow keeps global state, so real runs never share the test's process."""
+    return subprocess.run(
+        [sys.executable, "-m", "housing", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory) -> Path:
     """A project copy after `kedro run --env test`: a champion in its own registry."""
@@ -152,13 +168,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_api(project: Path, env: dict[str, str], timeout: float = 120):
-    """`python -m housing.serving` on 127.0.0.1 for this project copy, ready, then killed."""
+    """`housing serve` on 127.0.0.1 for this project copy, ready, then killed."""
     port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "housing.serving",
+            "housing",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",

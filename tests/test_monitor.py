@@ -1,91 +1,111 @@
-"""housing.monitor: drift, then retraining only when asked and only when it drifted; the
-decision is printed in plain words and the exit status says whether a model was promoted."""
+"""`housing monitor` for real, as a scheduler runs it, on copies of a trained project whose
+prediction logs were filled by the real API from replayed traffic: the exit status says
+what happened (0 nothing to do, 3 drift found and the champion kept, 1 a problem), and a
+problem is a message that says what to do, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
-from housing import monitor
-from housing.pipelines.monitoring.nodes import MonitoringError
+from tests.conftest import clean_env, copy_project, housing_cli, running_api
 
-PROMOTED = {
-    "promoted": True,
-    "summary": "promoted retrain-finetune: of 3 strategies, 1 passed the gate (finetune)",
-    "labels_needed": [],
-}
-KEPT = {
-    "promoted": False,
-    "summary": "the champion stays (version 1): none of mixed, finetune, weighted passed the gate.",
-    "labels_needed": ["labelled production rows from cluster 05 (around 32.8, -117.1; 12 so far)"],
-}
+pytestmark = pytest.mark.e2e
+
+MODEL = "california-housing"
 
 
-@pytest.fixture
-def runs(monkeypatch):
-    ran: list[tuple[str, dict | None]] = []
-    monkeypatch.setattr(monitor, "bootstrap_project", lambda path: None)
-    monkeypatch.setattr(
-        monitor, "_run", lambda path, env, pipeline, params=None: ran.append((pipeline, params))
+def _served_copy(trained: Path, tmp: Path, scenario: str, n: int) -> tuple[Path, dict[str, str]]:
+    """A private copy of the trained project and a prediction log of ``n`` rows of
+    ``scenario`` sent through the real API by `housing simulate` (no feedback)."""
+    root = tmp / "project"
+    shutil.copytree(trained, root, ignore=shutil.ignore_patterns("prediction_log.db*", "drift"))
+    env = {**clean_env(), "HOUSING_PREDICTION_LOG_URI": f"sqlite:///{tmp / 'log.db'}"}
+    with running_api(root, env) as (url, _):
+        replay = housing_cli(
+            env, "simulate", "--scenario", scenario, "--n", str(n), "--rate", "2000", "--url", url,
+            "--project-path", str(root), "--env", "test", timeout=300,
+        )  # fmt: skip
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    return root, env
+
+
+@pytest.fixture(scope="module")
+def stable(trained_project, tmp_path_factory):
+    return _served_copy(trained_project, tmp_path_factory.mktemp("stable"), "stable", 400)
+
+
+@pytest.fixture(scope="module")
+def inflation(trained_project, tmp_path_factory):
+    return _served_copy(trained_project, tmp_path_factory.mktemp("inflation"), "inflation", 600)
+
+
+def monitor(root: Path, env: dict[str, str], *args: str):
+    return housing_cli(env, "monitor", *args, "--env", "test", "--project-path", str(root))
+
+
+def champion_version(root: Path) -> int:
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    return int(client.get_model_version_by_alias(MODEL, "champion").version)
+
+
+def assert_message(run, code: int, message: str) -> None:
+    assert run.returncode == code, run.stdout[-2000:] + run.stderr[-3000:]
+    assert message in run.stderr, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+
+
+def test_stable_traffic_is_no_drift_exit_0_and_nothing_is_retrained(stable):
+    root, env = stable
+    run = monitor(root, env, "--auto-retrain")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "dataset drift: no" in run.stdout
+    summary = json.loads((root / "data" / "08_reporting" / "drift" / "drift_summary.json").read_text())
+    assert summary["dataset_drift"] is False and summary["n_current"] == 400
+    assert not (root / "data" / "08_reporting" / "retraining_decision.json").exists()
+
+
+def test_drift_without_auto_retrain_is_exit_3_and_the_champion_stays(inflation):
+    root, env = inflation
+    before = champion_version(root)
+    run = monitor(root, env)
+    assert run.returncode == 3, run.stderr[-3000:]
+    assert "\ndataset drift: yes (share 0." in run.stdout, run.stdout
+    assert not (root / "data" / "08_reporting" / "retraining_decision.json").exists()
+    assert champion_version(root) == before
+
+
+def test_auto_retrain_without_labels_is_exit_1_saying_how_to_get_them(inflation):
+    root, env = inflation
+    before = champion_version(root)
+    run = monitor(root, env, "--auto-retrain", "--strategy", "finetune")
+    assert "dataset drift: yes" in run.stdout
+    assert_message(run, 1, "MonitoringError: none of the 600 production rows in the window has ground truth")
+    assert "housing simulate --feedback" in run.stderr
+    assert champion_version(root) == before
+
+
+def test_an_empty_prediction_log_is_exit_1_saying_what_to_do(trained_project, tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(trained_project, root, ignore=shutil.ignore_patterns("prediction_log.db*", "drift"))
+    env = {**clean_env(), "HOUSING_PREDICTION_LOG_URI": f"sqlite:///{tmp_path / 'empty.db'}"}
+    assert_message(
+        monitor(root, env),
+        1,
+        "MonitoringError: the prediction log is empty: serve some traffic first (housing simulate",
     )
-    return ran
 
 
-def outcome(monkeypatch, drift: bool, decision: dict | None = None, performance_drift: bool = False) -> None:
-    summary = {
-        "dataset_drift": drift,
-        "drift_share": 0.4,
-        "performance": {"rmse": 0.62, "n_labelled": 1000, "reference_rmse": 0.43},
-        "performance_drift": performance_drift,
-    }
-    loaded = {"drift_summary": summary, "retraining_decision": decision}
-    monkeypatch.setattr(monitor, "_load", lambda path, env, name: loaded[name])
+def test_no_champion_yet_is_exit_1_saying_what_to_run(inflation, tmp_path):
+    """Traffic in the log, but a registry without a champion (training never ran)."""
+    root = copy_project(tmp_path / "project")
+    env = {**clean_env(), "HOUSING_PREDICTION_LOG_URI": inflation[1]["HOUSING_PREDICTION_LOG_URI"]}
+    assert_message(monitor(root, env), 1, "has no 'champion' yet: run `kedro run --pipelines=training` first")
 
 
-def test_no_drift_no_retraining(runs, monkeypatch):
-    outcome(monkeypatch, False)
-    assert monitor.main(["--auto-retrain"]) == 0
-    assert runs == [("drift", None)]
-
-
-def test_drift_without_auto_retrain_is_reported(runs, monkeypatch, capsys):
-    outcome(monkeypatch, True)
-    assert monitor.main([]) == monitor.DRIFT_NOT_RETRAINED
-    assert runs == [("drift", None)] and "dataset drift: yes" in capsys.readouterr().out
-
-
-def test_auto_retrain_runs_every_strategy_and_says_what_it_promoted(runs, monkeypatch, capsys):
-    outcome(monkeypatch, True, PROMOTED)
-    assert monitor.main(["--auto-retrain"]) == 0
-    assert runs == [("drift", None), ("retraining", {"retraining": {"strategy": "all"}})]
-    assert "promoted retrain-finetune" in capsys.readouterr().out
-
-
-def test_prices_that_moved_without_the_inputs_trigger_retraining(runs, monkeypatch, capsys):
-    """A regional price change: the inputs hardly drift, the labelled rows do."""
-    outcome(monkeypatch, False, PROMOTED, performance_drift=True)
-    assert monitor.main(["--auto-retrain"]) == 0
-    assert [pipeline for pipeline, _ in runs] == ["drift", "retraining"]
-    out = capsys.readouterr().out
-    assert "dataset drift: no" in out and "performance drift: yes (RMSE 0.620 on 1000 labelled" in out
-
-
-def test_auto_retrain_with_one_strategy(runs, monkeypatch):
-    outcome(monkeypatch, True, PROMOTED)
-    assert monitor.main(["--auto-retrain", "--strategy", "weighted"]) == 0
-    assert runs[-1] == ("retraining", {"retraining": {"strategy": "weighted"}})
-
-
-def test_when_no_challenger_passes_the_labels_needed_are_printed(runs, monkeypatch, capsys):
-    outcome(monkeypatch, True, KEPT)
-    assert monitor.main(["--auto-retrain"]) == monitor.DRIFT_NOT_RETRAINED
-    out = capsys.readouterr().out
-    assert "the champion stays" in out and "labels needed: labelled production rows from cluster 05" in out
-
-
-def test_a_user_error_is_a_message(monkeypatch, capsys):
-    monkeypatch.setattr(monitor, "bootstrap_project", lambda path: None)
-
-    def empty(path, env, pipeline, params=None):
-        raise MonitoringError("the prediction log is empty")
-
-    monkeypatch.setattr(monitor, "_run", empty)
-    assert monitor.main([]) == 1
-    assert "MonitoringError: the prediction log is empty" in capsys.readouterr().err
+def test_a_folder_that_is_not_a_project_is_exit_1(tmp_path):
+    assert_message(monitor(tmp_path, clean_env()), 1, f"{tmp_path} is not a housing project")

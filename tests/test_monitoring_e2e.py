@@ -1,5 +1,5 @@
 """The loop, end to end, as a user runs it: real API, replayed `inflation` traffic with
-feedback (python -m housing.simulate), `kedro run --pipelines=drift`, then
+feedback (housing simulate), `kedro run --pipelines=drift`, then
 `--pipelines=retraining`; and the unhappy paths print a message, not a traceback."""
 
 from __future__ import annotations
@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import clean_env, kedro_run, running_api
+from tests.conftest import clean_env, housing_cli, kedro_run, running_api
 
 pytestmark = pytest.mark.e2e
 
@@ -42,30 +41,23 @@ def test_drift_then_retraining_on_replayed_traffic(project):
     )
 
     with running_api(root, {**env, "HOUSING_FEEDBACK_TOKEN": f"simulator:{TOKEN}"}) as (url, _):
-        replay = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "housing.simulate",
-                "--scenario",
-                "inflation",
-                "--n",
-                "600",
-                "--rate",
-                "2000",
-                "--feedback",
-                "--url",
-                url,
-                "--project-path",
-                str(root),
-                "--env",
-                "test",
-            ],
-            env={**env, "HOUSING_API_TOKEN": TOKEN},
-            capture_output=True,
-            text=True,
+        replay = housing_cli(
+            {**env, "HOUSING_API_TOKEN": TOKEN},
+            "simulate",
+            "--scenario",
+            "inflation",
+            "--n",
+            "600",
+            "--rate",
+            "2000",
+            "--feedback",
+            "--url",
+            url,
+            "--project-path",
+            str(root),
+            "--env",
+            "test",
             timeout=300,
-            check=False,
         )
     assert replay.returncode == 0, replay.stderr[-2000:]
     assert "inflation: sent 600, predicted 600, rejected 0, feedback 600" in replay.stdout
@@ -108,23 +100,7 @@ def test_drift_then_retraining_on_replayed_traffic(project):
     }
 
     # unattended: drift, then every strategy through the gate; the verdict in plain words
-    monitor = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "housing.monitor",
-            "--auto-retrain",
-            "--env",
-            "test",
-            "--project-path",
-            str(root),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    monitor = housing_cli(env, "monitor", "--auto-retrain", "--env", "test", "--project-path", str(root))
     decision = json.loads((root / "data" / "08_reporting" / "retraining_decision.json").read_text())
     assert set(decision["strategies"]) | set(decision["skipped"]) == {"mixed", "finetune", "weighted"}
     assert monitor.returncode == (0 if decision["promoted"] else 3), monitor.stderr[-3000:]

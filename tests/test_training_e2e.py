@@ -151,7 +151,7 @@ RETRAIN_ON_REPLAYED_ROWS = textwrap.dedent(
     from housing.contract import FEATURES, TARGET
     from housing.datasets import ModelReleaseDataset
     from housing.pipelines.data_processing.features import row_fingerprints
-    from housing.pipelines.monitoring.scenarios import stable
+    from housing.simulation.scenarios import stable
 
     root = Path(sys.argv[1])
     bootstrap_project(root)

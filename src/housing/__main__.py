@@ -1,24 +1,10 @@
-"""housing file for ensuring the package is executable
-as `housing` and `python -m housing`
-"""
+"""``python -m housing`` and the ``housing`` script: the click group of ``housing.cli``."""
 
-import sys
-from pathlib import Path
-from typing import Any
-
-from kedro.framework.cli.utils import find_run_command
-from kedro.framework.project import configure_project
+from housing.cli import cli
 
 
-def main(*args, **kwargs) -> Any:
-    package_name = Path(__file__).parent.name
-    configure_project(package_name)
-
-    interactive = hasattr(sys, "ps1")
-    kwargs["standalone_mode"] = not interactive
-
-    run = find_run_command(package_name)
-    return run(*args, **kwargs)
+def main() -> None:
+    cli()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Accounts of an MLflow tracking server run with ``--app-name basic-auth``.
 
-    python -m housing.registry_users
+    housing registry-users
 
 The registry is a trust boundary: the API unpickles what the alias points at. So the
 training and retraining jobs use a *writer* account, which creates the registered model
@@ -18,7 +18,6 @@ Environment: ``MLFLOW_TRACKING_URI``; the admin account ``MLFLOW_AUTH_ADMIN_USER
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from contextlib import contextmanager
 
@@ -91,20 +90,3 @@ def ensure_accounts(env: Mapping[str, str] | None = None) -> dict[str, str]:
                 raise
             done[model] = "registered model exists"
     return done
-
-
-def main() -> int:
-    try:
-        for name, what in ensure_accounts().items():
-            print(f"{name}: {what}")
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except MlflowException as exc:
-        print(f"MLflow refused: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,14 +14,14 @@ import httpx
 import pandas as pd
 import pytest
 
+from housing.pipelines.drift.nodes import detect_drift
 from housing.pipelines.modelling.pipeline import CANDIDATES
 from housing.pipelines.modelling.promotion import build_drift_reference
-from housing.pipelines.monitoring.nodes import detect_drift
-from housing.pipelines.monitoring.scenarios import make_scenario
+from housing.simulation.scenarios import make_scenario
 from housing.ui import client, fields, formatting
 from tests.browser.conftest import LOCAL, closed_port, external, static_site, streamlit_ui
 from tests.conftest import clean_env
-from tests.pipelines.monitoring.conftest import as_logged
+from tests.pipelines.conftest import as_logged
 
 try:
     from playwright.sync_api import expect
@@ -119,7 +119,7 @@ def test_with_the_api_down_each_page_says_so_once(page, tmp_path):
         expect(alert).to_contain_text(f"The prediction API at {down} is not reachable")
         page.get_by_role("button", name="Price this house").click()
         expect(alert).to_have_count(1)  # the answer to the click replaces the warning
-        expect(alert).to_contain_text("python -m housing.serving")
+        expect(alert).to_contain_text("housing serve")
         page.goto(f"{ui}/drift")
         expect(page.get_by_role("heading", name="Drift", exact=True)).to_be_visible()
         expect(alert).to_have_count(1)

@@ -9,7 +9,7 @@ from kedro.io.core import DatasetError
 from housing.datasets import PredictionLogDataset
 from housing.db import DatabaseError, create_engine
 from housing.pipelines.data_processing.features import FEATURES
-from housing.pipelines.monitoring.nodes import LOG_COLUMNS, MonitoringError, select_window
+from housing.pipelines.drift.nodes import LOG_COLUMNS, MonitoringError, select_window
 from housing.serving.prediction_log import PredictionLog
 
 ROWS = 1_000

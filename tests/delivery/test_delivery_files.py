@@ -215,7 +215,7 @@ def test_workflow_runs_the_same_install_and_tests_as_ci_run():
         text.index("mlflow server --host 127.0.0.1 --port 5000"),
         text.index("MLFLOW_TRACKING_URI=http://127.0.0.1:5000"),
         text.index("kedro run --pipelines=training --env test"),
-        text.index("python -m housing.serving"),
+        text.index("housing serve --host 127.0.0.1"),
         text.index("127.0.0.1:8000/ready"),
         text.index("\npython -m pytest"),
     ]

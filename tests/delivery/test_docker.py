@@ -58,7 +58,7 @@ def test_the_image_is_multi_stage_slim_unprivileged_and_healthchecked():
     (check,) = runtime.all("HEALTHCHECK")
     assert "/health" in check.args and "urllib" in check.args
     (cmd,) = runtime.all("CMD")
-    assert cmd.json_args() == ["python", "-m", "housing.serving"]
+    assert cmd.json_args() == ["housing", "serve"]
 
 
 def test_dockerignore_keeps_stores_and_data_out_and_the_build_inputs_in():

@@ -17,7 +17,7 @@ from tests.delivery.conftest import closed_port, serve
 APP = PROJECT_ROOT / "src" / "housing" / "ui" / "app.py"
 RUN_TIMEOUT_S = 60
 
-# what `kedro run --pipelines=drift` writes (src/housing/pipelines/monitoring/nodes.py)
+# what `kedro run --pipelines=drift` writes (src/housing/pipelines/drift/nodes.py)
 SUMMARY = {
     "generated_at": "2026-11-26T12:00:00+00:00",
     "dataset_drift": True,
@@ -109,7 +109,7 @@ def test_an_unreachable_api_says_so_and_how_to_start_it(ui_env):
         submit(at)
     (error,) = at.error
     assert f"The prediction API at {url} is not reachable" in error.value
-    assert "python -m housing.serving" in error.value
+    assert "housing serve" in error.value
     assert not at.warning  # one message about the API, not the start-up warning again
 
 

@@ -75,7 +75,7 @@ def test_an_unreachable_api():
     assert caught.value.message.startswith(
         f"The prediction API at {url} is not reachable (nothing answers there)"
     )
-    assert "python -m housing.serving" in caught.value.message
+    assert "housing serve" in caught.value.message
     assert "Error" not in caught.value.message  # no Python exception name
 
 

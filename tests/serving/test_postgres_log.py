@@ -117,7 +117,8 @@ def _start_api(project, uri: str) -> subprocess.CompletedProcess:
     command = [
         sys.executable,
         "-m",
-        "housing.serving",
+        "housing",
+        "serve",
         "--port",
         str(free_port()),
         "--project-path",

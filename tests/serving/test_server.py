@@ -1,4 +1,4 @@
-"""The real thing: `python -m housing.serving` under uvicorn on 127.0.0.1, loading the
+"""The real thing: `housing serve` under uvicorn on 127.0.0.1, loading the
 champion through the Kedro catalog from a trained project copy, logging to SQLite and,
 with the same tests, to a real PostgreSQL server (``-m postgres``)."""
 

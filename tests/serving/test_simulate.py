@@ -1,11 +1,11 @@
-"""housing.simulate (traffic replay) against the real app; lives with the serving fixtures."""
+"""housing.simulation.replay (traffic replay) against the real app; lives with the serving fixtures."""
 
 import pytest
 from fastapi.testclient import TestClient
 
-from housing.pipelines.monitoring.scenarios import make_scenario
 from housing.serving.app import create_app
-from housing.simulate import _is_loopback, main, replay
+from housing.simulation.replay import is_loopback, replay
+from housing.simulation.scenarios import make_scenario
 from tests.serving.conftest import FEEDBACK
 
 
@@ -29,16 +29,9 @@ def test_replay_counts_rejections(config, registry, raw_housing):
 
 
 def test_loopback_only_by_default():
-    assert _is_loopback("http://127.0.0.1:8000") and _is_loopback("http://localhost:8000")
-    assert not _is_loopback("http://10.1.2.3:8000")
-    with pytest.raises(SystemExit):
-        main(["--scenario", "stable", "--url", "http://10.1.2.3:8000"])
-
-
-@pytest.mark.parametrize("argv", [["--n", "0"], ["--n", "1000001"], ["--rate", "0"], ["--scenario", "crash"]])
-def test_bounds_are_enforced(argv):
-    with pytest.raises(SystemExit):
-        main(["--scenario", "stable", *argv] if "--scenario" not in argv else argv)
+    """The CLI refuses any other URL without --allow-remote (tests/test_cli.py)."""
+    assert is_loopback("http://127.0.0.1:8000") and is_loopback("http://localhost:8000")
+    assert not is_loopback("http://10.1.2.3:8000")
 
 
 def test_replay_without_a_feedback_token_stops_with_the_reason(config, registry, raw_housing):

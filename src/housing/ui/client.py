@@ -76,7 +76,7 @@ class NotFound(ApiError):
     """404: nothing there (yet)."""
 
 
-START_HINT = "start it with `python -m housing.serving` (or `docker compose up`), or set HOUSING_API_URL"
+START_HINT = "start it with `housing serve` (or `docker compose up`), or set HOUSING_API_URL"
 
 
 def unreachable_message(base_url: str, reason: str = "") -> str:

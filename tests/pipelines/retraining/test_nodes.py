@@ -7,12 +7,12 @@ import json
 import pytest
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
+from housing.pipelines.drift.nodes import MonitoringError
 from housing.pipelines.modelling.estimators import build_model
-from housing.pipelines.monitoring.gate import judge_challenger
-from housing.pipelines.monitoring.nodes import MonitoringError
-from housing.pipelines.monitoring.retraining import labelled_production, retrain
-from housing.pipelines.monitoring.scenarios import make_scenario
-from tests.pipelines.monitoring.conftest import as_logged
+from housing.pipelines.retraining.gate import judge_challenger
+from housing.pipelines.retraining.nodes import labelled_production, retrain
+from housing.simulation.scenarios import make_scenario
+from tests.pipelines.conftest import as_logged
 
 WINDOW = {"last_n": None, "since": None, "until": None, "min_rows": 100}
 
@@ -27,17 +27,6 @@ def inflation_log(split, champion, params):
 @pytest.fixture(scope="module")
 def production(inflation_log):
     return labelled_production(inflation_log, WINDOW, 0.3)
-
-
-@pytest.fixture(scope="module")
-def current_champion(champion, split):
-    return {
-        "name": "california-housing",
-        "version": 1,
-        "model": champion,
-        "training_rows": row_fingerprints(split[0]),
-        "drift_reference_run_id": "run-of-version-1",
-    }
 
 
 @pytest.mark.parametrize("strategy", ["mixed", "finetune", "weighted"])

@@ -1,5 +1,5 @@
 """Which strategies pass the per-segment gate, scenario by scenario, from the same champion
-(strategy ``all``, as ``python -m housing.monitor --auto-retrain`` runs it):
+(strategy ``all``, as ``housing monitor --auto-retrain`` runs it):
 
 - ``regional``: prices +30% in the Los Angeles basin only. Only the clusters there count as
   moved; ``finetune`` (small trees, rehearsal of original rows) fixes production without
@@ -17,13 +17,12 @@ import json
 import numpy as np
 import pytest
 
-from housing.pipelines.data_processing.features import row_fingerprints
-from housing.pipelines.monitoring.gate import MOVED, TOO_FEW, judge_challenger, segments_of
-from housing.pipelines.monitoring.nodes import MonitoringError
-from housing.pipelines.monitoring.retraining import labelled_production, retrain_candidates
-from housing.pipelines.monitoring.scenarios import make_scenario
-from housing.pipelines.monitoring.selection import judge_challengers
-from tests.pipelines.monitoring.conftest import as_logged
+from housing.pipelines.drift.nodes import MonitoringError
+from housing.pipelines.retraining.gate import MOVED, TOO_FEW, judge_challenger, segments_of
+from housing.pipelines.retraining.nodes import labelled_production, retrain_candidates
+from housing.pipelines.retraining.selection import judge_challengers
+from housing.simulation.scenarios import make_scenario
+from tests.pipelines.conftest import as_logged
 
 WINDOW = {"last_n": None, "since": None, "until": None, "min_rows": 100}
 EXPECTED = {  # scenario: (labelled rows, strategies that pass the gate)
@@ -31,17 +30,6 @@ EXPECTED = {  # scenario: (labelled rows, strategies that pass the gate)
     "inflation": (1_000, {"finetune"}),
     "income_shift": (1_000, set()),
 }
-
-
-@pytest.fixture(scope="module")
-def current_champion(champion, split):
-    return {
-        "name": "california-housing",
-        "version": 1,
-        "model": champion,
-        "training_rows": row_fingerprints(split[0]),
-        "drift_reference_run_id": "run-of-version-1",
-    }
 
 
 @pytest.fixture(scope="module")

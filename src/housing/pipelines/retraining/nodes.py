@@ -16,8 +16,8 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
+from housing.pipelines.drift.nodes import MonitoringError, select_window
 from housing.pipelines.modelling.promotion import seen_rows
-from housing.pipelines.monitoring.nodes import MonitoringError, select_window
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +35,12 @@ def labelled_production(
     if labelled.empty:
         raise MonitoringError(
             f"none of the {len(rows)} production rows in the window has ground truth: send actual values "
-            "through POST /feedback (python -m housing.simulate --feedback) before retraining"
+            "through POST /feedback (housing simulate --feedback) before retraining"
         )
     if len(labelled) < need:
         raise MonitoringError(
             f"only {len(labelled)} labelled production row(s) in the window; retraining needs at least {need} "
-            "(parameters_monitoring.yml: retraining.window.min_rows)"
+            "(parameters_retraining.yml: retraining.window.min_rows)"
         )
     data = (
         labelled.loc[:, list(FEATURES)]
@@ -159,7 +159,7 @@ def labels_needed(strategy: str, n_rows: int, retraining: dict[str, Any]) -> str
         f"{strategy} needs at least {need} labelled production rows to train on and has {n_rows}: "
         f"send about {max(more, 1)} more actual values through POST /feedback "
         f"({retraining['holdout_share']:.0%} of labels are held out to judge; "
-        f"parameters_monitoring.yml: retraining.{strategy}.min_rows)"
+        f"parameters_retraining.yml: retraining.{strategy}.min_rows)"
     )
 
 
@@ -171,7 +171,7 @@ def retrain(
     if strategy not in STRATEGIES:
         raise MonitoringError(
             f"unknown retraining strategy {strategy!r}; choose one of {list(STRATEGIES)} "
-            "(parameters_monitoring.yml: retraining.strategy)"
+            "(parameters_retraining.yml: retraining.strategy)"
         )
     model = _require_champion(champion)
     too_few = labels_needed(strategy, len(production), retraining)
@@ -202,7 +202,7 @@ def retrain_candidates(
     champion: dict | None, train: pd.DataFrame, production: pd.DataFrame, retraining: dict[str, Any]
 ) -> dict[str, Any]:
     """Every challenger ``retraining.strategy`` asks for: one strategy, or ``all`` of them
-    (what ``python -m housing.monitor --auto-retrain`` runs). With ``all``, a strategy
+    (what ``housing monitor --auto-retrain`` runs). With ``all``, a strategy
     short of labels is skipped with its message; alone, it stops the run with it."""
     strategy = retraining["strategy"]
     if strategy != "all":

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from housing.pipelines.data_processing.features import FEATURES, TARGET
+from housing.contract import FEATURES, TARGET
 
 
 def traffic_pool(test: pd.DataFrame) -> pd.DataFrame:

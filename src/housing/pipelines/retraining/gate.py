@@ -20,10 +20,10 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET, row_fingerprints
+from housing.pipelines.drift.nodes import MonitoringError
 from housing.pipelines.modelling.nodes import regression_metrics
 from housing.pipelines.modelling.promotion import promotion_gate
-from housing.pipelines.monitoring.nodes import MonitoringError
-from housing.pipelines.monitoring.scenarios import unseen_rows
+from housing.simulation.scenarios import unseen_rows
 
 logger = logging.getLogger(__name__)
 

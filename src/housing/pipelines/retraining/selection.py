@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from housing.pipelines.monitoring.gate import MOVED, REGRESSED, TOO_FEW, judge_challenger
+from housing.pipelines.retraining.gate import MOVED, REGRESSED, TOO_FEW, judge_challenger
 
 logger = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from housing.pipelines.data_processing.features import FEATURES, TARGET
-from housing.pipelines.monitoring.nodes import LOG_COLUMNS, MonitoringError, detect_drift, select_window
-from housing.pipelines.monitoring.scenarios import make_scenario
-from tests.pipelines.monitoring.conftest import as_logged
+from housing.pipelines.drift.nodes import LOG_COLUMNS, MonitoringError, detect_drift, select_window
+from housing.simulation.scenarios import make_scenario
+from tests.pipelines.conftest import as_logged
 
 WINDOW = {"last_n": None, "since": None, "until": None, "min_rows": 200}
 
@@ -85,7 +85,7 @@ def test_too_few_rows_says_how_many_it_has_and_needs(traffic):
 
 
 def test_empty_log_says_what_to_do():
-    with pytest.raises(MonitoringError, match="prediction log is empty.*housing.simulate"):
+    with pytest.raises(MonitoringError, match="prediction log is empty.*housing simulate"):
         select_window(pd.DataFrame(columns=list(LOG_COLUMNS)), WINDOW)
 
 

@@ -62,7 +62,7 @@ def select_window(log: Any, window: dict[str, Any]) -> pd.DataFrame:
         total = log.count() if rows.empty else None  # counted only when a message needs it
     if total == 0:
         raise MonitoringError(
-            "the prediction log is empty: serve some traffic first (python -m housing.simulate "
+            "the prediction log is empty: serve some traffic first (housing simulate "
             "--scenario stable against a running API)"
         )
     need = int(window["min_rows"])
@@ -70,7 +70,7 @@ def select_window(log: Any, window: dict[str, Any]) -> pd.DataFrame:
         total = log.count() if total is None else total
         raise MonitoringError(
             f"the window holds {len(rows)} production row(s) (of {total} logged); drift needs at "
-            f"least {need} (parameters_monitoring.yml: drift.window.min_rows) - send more traffic or "
+            f"least {need} (parameters_drift.yml: drift.window.min_rows) - send more traffic or "
             "widen the window"
         )
     logger.info(

@@ -1,14 +1,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import train_test_split
 
-from housing.pipelines.data_processing.features import FEATURES
-from housing.pipelines.monitoring.scenarios import make_scenario
+from housing.contract import FEATURES
+from housing.simulation.scenarios import make_scenario
 
 
-@pytest.fixture
-def test_rows(split):
-    return split[1]
+@pytest.fixture(scope="module")
+def test_rows(raw_housing):
+    """The held-out rows of the project's fixed split, which scenarios are built on."""
+    return train_test_split(raw_housing, test_size=0.2, random_state=42)[1]
 
 
 def test_scenarios_are_seeded(test_rows, params):
@@ -59,7 +61,7 @@ def test_unknown_scenario_and_bad_count(test_rows):
 
 
 def test_traffic_never_comes_from_the_rows_that_judge_retraining(test_rows):
-    from housing.pipelines.monitoring.scenarios import traffic_pool, unseen_rows  # noqa: PLC0415
+    from housing.simulation.scenarios import traffic_pool, unseen_rows  # noqa: PLC0415
 
     pool, unseen = traffic_pool(test_rows), unseen_rows(test_rows)
     assert len(pool) + len(unseen) == len(test_rows) and pool.index.intersection(unseen.index).empty

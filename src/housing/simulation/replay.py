@@ -1,8 +1,8 @@
 """Replay production traffic against a running prediction API.
 
-    python -m housing.simulate --scenario inflation --n 2000 --rate 200 --feedback
+    housing simulate --scenario inflation --n 2000 --rate 200 --feedback
 
-Rows come from a seeded scenario (``simulation.scenarios`` in parameters_monitoring.yml)
+Rows come from a seeded scenario (``simulation.scenarios`` in parameters_simulation.yml)
 built on the held-out test rows, read through the Kedro catalog. Each row is one
 POST /predict; with ``--feedback`` its ground truth follows through POST /feedback, as a
 sale price would; feedback needs a feedback token (``--token`` or ``HOUSING_API_TOKEN``,
@@ -12,9 +12,7 @@ loopback only unless --allow-remote.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
-import os
 import socket
 import sys
 import time
@@ -25,11 +23,8 @@ import httpx
 import pandas as pd
 from tqdm import tqdm
 
-from housing.pipelines.data_processing.features import FEATURES
-from housing.pipelines.monitoring.scenarios import SCENARIOS, make_scenario
-
-MAX_REQUESTS = 100_000
-MAX_RATE = 5_000.0
+from housing.contract import FEATURES
+from housing.simulation.scenarios import make_scenario
 
 
 def replay(
@@ -71,7 +66,7 @@ def replay(
     return counts
 
 
-def _is_loopback(url: str) -> bool:
+def is_loopback(url: str) -> bool:
     host = urlparse(url).hostname or ""
     try:
         return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
@@ -90,59 +85,47 @@ def load_inputs(project_path: Path, env: str | None) -> tuple[pd.DataFrame, dict
         return context.catalog.load("model_input_test"), context.params["simulation"]["scenarios"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Replay a traffic scenario against the prediction API.")
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
-    parser.add_argument("--n", type=int, default=1_000, help=f"requests to send (at most {MAX_REQUESTS})")
-    parser.add_argument(
-        "--rate", type=float, default=200.0, help=f"requests per second (at most {MAX_RATE:g})"
-    )
-    parser.add_argument("--feedback", action="store_true", help="send each row's ground truth too")
-    parser.add_argument("--url", default=os.environ.get("HOUSING_API_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    parser.add_argument("--project-path", default=".", help="Kedro project root (default: cwd)")
-    parser.add_argument("--env", default=None, help="Kedro configuration environment")
-    parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback API URL")
-    parser.add_argument(
-        "--token",
-        default=os.environ.get("HOUSING_API_TOKEN"),
-        help="bearer token sent with every request: a feedback token for --feedback, a predict "
-        "token if the API requires one (default: $HOUSING_API_TOKEN)",
-    )
-    args = parser.parse_args(argv)
+def run(
+    scenario: str,
+    n: int,
+    rate: float,
+    feedback: bool,
+    url: str,
+    seed: int | None,
+    project_path: Path,
+    env: str | None,
+    token: str | None,
+) -> int:
+    """``housing simulate``: build the scenario, replay it, print the counts. Exit status:
+    0 every row predicted, 2 some rows refused by the API, 1 the API not ready or the token
+    refused (the message says what to do)."""
+    from kedro.io import DatasetError  # noqa: PLC0415
 
-    if not 1 <= args.n <= MAX_REQUESTS:
-        parser.error(f"--n must be between 1 and {MAX_REQUESTS}")
-    if not 0 < args.rate <= MAX_RATE:
-        parser.error(f"--rate must be above 0 and at most {MAX_RATE:g}")
-    if not args.allow_remote and not _is_loopback(args.url):
-        parser.error(f"--url {args.url} is not a loopback address; pass --allow-remote to send there")
-
-    test, scenarios = load_inputs(Path(args.project_path).resolve(), args.env)
-    settings = dict(scenarios.get(args.scenario) or {})
-    if args.seed is not None:
-        settings["seed"] = args.seed
-    rows = make_scenario(test, args.scenario, args.n, settings)
     try:
-        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-        with httpx.Client(base_url=args.url, timeout=30, headers=headers) as client:
+        test, scenarios = load_inputs(project_path, env)
+    except (RuntimeError, ValueError, OSError) as exc:  # no or a broken pyproject.toml [tool.kedro]
+        print(f"{project_path} is not a housing project ({exc}); pass --project-path", file=sys.stderr)
+        return 1
+    except DatasetError as exc:  # the held-out rows come from a training run
+        print(f"{exc}; run `housing run --pipeline training` first", file=sys.stderr)
+        return 1
+    settings = dict(scenarios.get(scenario) or {})
+    if seed is not None:
+        settings["seed"] = seed
+    rows = make_scenario(test, scenario, n, settings)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
             client.get("/ready").raise_for_status()
-            counts = replay(client, rows, args.rate, args.feedback)
+            counts = replay(client, rows, rate, feedback)
     except PermissionError as exc:
         print(f"{exc} (pass a feedback token with --token or HOUSING_API_TOKEN)", file=sys.stderr)
         return 1
     except httpx.HTTPError as exc:
-        print(
-            f"the API at {args.url} is not ready ({exc}); start it with `python -m housing.serving`",
-            file=sys.stderr,
-        )
+        print(f"the API at {url} is not ready ({exc}); start it with `housing serve`", file=sys.stderr)
         return 1
     print(
-        f"{args.scenario}: sent {counts['sent']}, predicted {counts['predicted']}, "
+        f"{scenario}: sent {counts['sent']}, predicted {counts['predicted']}, "
         f"rejected {counts['rejected']}, feedback {counts['feedback']}"
     )
     return 0 if counts["rejected"] == 0 else 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
