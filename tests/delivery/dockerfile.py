@@ -19,6 +19,8 @@ from pathlib import Path, PurePosixPath
 
 # what only makes sense inside the image (users, ownership); everything else must run
 CONTAINER_ONLY = {"useradd", "groupadd", "chown"}
+# system packages: the replay checks this machine has each one's program instead
+SYSTEM_PACKAGES = {"gcc": "gcc", "libc6-dev": None}
 # what the replay runs as written (with the container's paths moved)
 RUNNABLE = {"python", "pip", "mkdir"}
 
@@ -256,6 +258,15 @@ class Replay:
             words = shlex.split(written)
             program, command = words[0], written
             if program in CONTAINER_ONLY:
+                self.skipped.append(written)
+                continue
+            if program == "apt-get" or (program == "rm" and "/var/lib/apt/lists/*" in words):
+                for package in (w for w in words[2:] if not w.startswith("-")) if "install" in words else ():
+                    assert package in SYSTEM_PACKAGES, (
+                        f"RUN {written!r}: the replay does not know {package!r}"
+                    )
+                    tool = SYSTEM_PACKAGES[package]
+                    assert tool is None or shutil.which(tool), f"{package}: no {tool} on this machine"
                 self.skipped.append(written)
                 continue
             assert program in RUNNABLE, f"RUN {written!r}: the replay does not know {program!r}; teach it"

@@ -61,6 +61,17 @@ def test_the_image_is_multi_stage_slim_unprivileged_and_healthchecked():
     assert cmd.json_args() == ["housing", "serve"]
 
 
+def test_the_runtime_has_the_compiler_that_builds_the_compiled_trees():
+    """serving.yml compiles the champion's trees with ``compiled_trees.compiler``: the image
+    must have it, or every container serves on the slower booster."""
+    import yaml  # noqa: PLC0415
+
+    compiler = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "serving.yml").read_text())["compiled_trees"]
+    _, runtime = stages(DOCKERFILE.read_text())
+    installs = [i.args for i in runtime.all("RUN") if "apt-get install" in i.args]
+    assert compiler["enabled"] and any(compiler["compiler"] in args.split() for args in installs), installs
+
+
 def test_dockerignore_keeps_stores_and_data_out_and_the_build_inputs_in():
     patterns = [p.strip().strip("/") for p in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()]
     patterns = [p for p in patterns if p and not p.startswith("#")]
