@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 from fastapi import HTTPException
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -66,12 +67,31 @@ class Metrics:
         )
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
-    """Pure ASGI (no BaseHTTPMiddleware): a few microseconds per request."""
+    """Pure ASGI (no BaseHTTPMiddleware): a few microseconds per request. The labelled
+    children are looked up once per (method, path, status), not per request:
+    ``labels()`` takes a lock and builds a tuple each call."""
 
     def __init__(self, app, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._counted: dict[tuple[str, str, int], Callable[[], None]] = {}
+        self._timed: dict[str, Callable[[float], None]] = {}
+
+    def _count(self, method: str, path: str, status: int) -> Callable[[], None]:
+        metrics = self.metrics
+        requests = metrics.requests.labels(method, path, str(status))
+        errors = metrics.errors.labels(path, str(status)) if status >= 400 else None
+
+        def count() -> None:
+            requests.inc()
+            if errors is not None:
+                errors.inc()
+
+        return self._counted.setdefault((method, path, status), count)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -90,10 +110,13 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
-            if status >= 400:
-                self.metrics.errors.labels(path, str(status)).inc()
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"  # bounded labels
+            key = (method, path, status)
+            (self._counted.get(key) or self._count(*key))()
+            observe = self._timed.get(path) or self._timed.setdefault(
+                path, self.metrics.latency.labels(path).observe
+            )
+            observe(time.perf_counter() - start)
 
 
 class BodySizeLimitMiddleware:
