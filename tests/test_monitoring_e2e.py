@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 
+import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -70,6 +71,15 @@ def test_drift_then_retraining_on_replayed_traffic(project):
     assert summary["performance"]["n_labelled"] == 600
     history = list((root / "data" / "08_reporting" / "drift" / "history" / "drift_summary.json").iterdir())
     assert len(history) == 1  # one folder per run: a second run adds, never overwrites
+
+    # the API serves that verdict and report through the real catalog (not a stand-in)
+    with running_api(root, env) as (url, _):
+        served = httpx.get(f"{url}/monitoring/drift", timeout=30)
+        report_page = httpx.get(f"{url}/monitoring/drift/report", timeout=60)
+    assert served.status_code == 200 and served.json()["dataset_drift"] is True
+    assert {c["column"] for c in served.json()["columns"] if c["drifted"]} == drifted
+    assert report_page.status_code == 200 and report_page.headers["content-type"].startswith("text/html")
+    assert "evidently" in report_page.text.lower()
 
     assert_clean_failure(
         kedro_run(root, env, "--pipelines", "retraining", "--params", "retraining.strategy=boost"),
