@@ -27,7 +27,7 @@ def test_the_committed_settings_pass():
         (_conf(max_batch_row=5), "conf/base/serving.yml: unknown key 'max_batch_row'; allowed: ["),
         (
             {**_conf(), "prediction_log": {"uri": "sqlite:///x.db", "tabel": "p"}},
-            "unknown key 'prediction_log.tabel'; allowed: ['pool', 'sqlite_synchronous', 'table', 'uri']",
+            "unknown key 'prediction_log.tabel'; allowed: ['max_commit_rows', 'max_queue', 'pool', 'sqlite_synchronous', 'table', 'uri']",
         ),
         (_conf(max_batch_rows="many"), "'max_batch_rows' must be a non-negative number, got 'many'"),
         (_conf(poll_seconds=-1), "'poll_seconds' must be a non-negative number, got -1"),

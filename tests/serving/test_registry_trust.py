@@ -8,7 +8,6 @@ import logging
 
 import mlflow
 import pytest
-from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from housing.datasets.model_registry import (
@@ -20,7 +19,7 @@ from housing.datasets.model_registry import (
 from housing.pipelines.data_processing.features import FEATURES, row_fingerprints
 from housing.serving.app import ModelSource, create_app
 from housing.serving.model import ServingModel
-from tests.serving.conftest import ADMIN, HOUSE
+from tests.serving.conftest import ADMIN, HOUSE, started
 
 NAME = "california-housing"
 
@@ -91,7 +90,7 @@ def test_the_api_refuses_it_logs_why_and_keeps_serving_the_old_model(
     source = ModelSource(
         load=lambda: ServingModel.from_champion(dataset.load()), version=dataset.current_version
     )
-    with TestClient(create_app(config, source)) as client:
+    with started(create_app(config, source)) as client:
         assert client.post("/predict", json=HOUSE).json()["model_version"] == 1
         version = push_outside_the_pipelines(fitted_models[2], release["input_example"])
         with caplog.at_level(logging.ERROR):

@@ -106,11 +106,10 @@ async def predict_batch(
 
     def work() -> list[dict]:
         values = model.predict(np.array(rows), serving.config.batch_threads).tolist()
-        records = [log_record(model, r, v, created, batch_id) for r, v in zip(rows, values, strict=True)]
-        serving.log.record(records)
-        return records
+        return [log_record(model, r, v, created, batch_id) for r, v in zip(rows, values, strict=True)]
 
     records = await run_in_threadpool(work)  # big batches stay off the event loop
+    await serving.log.record_async(records)  # committed before we answer
     serving.metrics.predictions.labels(str(model.version)).inc(len(records))
     return BatchResponse(
         batch_id=batch_id,
