@@ -103,13 +103,17 @@ def _check_types(config: ServingConfig, source: str) -> None:
         "max_body_bytes": int,
         "batch_threads": int,
         "poll_seconds": (int, float),
-        "prediction_log_max_queue": int,
-        "prediction_log_max_commit_rows": int,
     }
     for name, kind in numbers.items():
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, kind) or value < 0:
             raise SettingsError(f"{source}: '{name}' must be a non-negative number, got {value!r}")
+    for key in ("max_queue", "max_commit_rows"):  # 0 would refuse every prediction
+        value = getattr(config, f"prediction_log_{key}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SettingsError(
+                f"{source}: 'prediction_log.{key}' must be a whole number >= 1, got {value!r}"
+            )
     if not isinstance(config.prediction_log_uri, str) or not config.prediction_log_uri:
         raise SettingsError(
             f"{source}: 'prediction_log.uri' must be a database URI, got {config.prediction_log_uri!r}"
