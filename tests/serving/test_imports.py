@@ -4,6 +4,8 @@ memory, and an API never draws. Explaining a LightGBM champion needs neither."""
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import clean_env
 
 PROBE = """
@@ -44,6 +46,7 @@ print(sorted({m.split(".")[0] for m in sys.modules} & {"matplotlib", "shap", "ev
 """
 
 
+@pytest.mark.e2e
 def test_the_api_of_a_trained_project_imports_no_plotting_library(trained_project):
     """The real start: Kedro's session (its hooks), the catalog, the registered champion."""
     env = {**clean_env(), "HOUSING_PROJECT_PATH": str(trained_project), "KEDRO_ENV": "test"}
