@@ -35,6 +35,9 @@ def serve(app) -> Iterator[str]:
             assert thread.is_alive(), "uvicorn stopped while starting (see the log above)"
             assert time.monotonic() < deadline, f"uvicorn did not start within {START_TIMEOUT_S} s"
             time.sleep(0.02)
+        # the API's model loads after start-up, in the background: wait for that to end
+        serving = getattr(app.state, "serving", None)  # None: a stub
+        assert serving is None or serving.started.wait(START_TIMEOUT_S), "the first model load did not end"
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

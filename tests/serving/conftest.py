@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -97,9 +100,21 @@ def app(config, registry):
     return create_app(config, registry.source())
 
 
+STARTUP_TIMEOUT_S = 60
+
+
+@contextlib.contextmanager
+def started(app, **kwargs) -> Iterator[TestClient]:
+    """A TestClient once the app's first model load has ended (it runs after start-up,
+    in the background: tests/serving/test_startup.py covers the meantime)."""
+    with TestClient(app, **kwargs) as client:
+        assert app.state.serving.started.wait(STARTUP_TIMEOUT_S), "the first model load did not end"
+        yield client
+
+
 @pytest.fixture
 def client(app):
-    with TestClient(app) as client:
+    with started(app) as client:
         yield client
 
 

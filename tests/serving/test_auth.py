@@ -5,12 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 
 from housing.serving.app import create_app
 from housing.serving.auth import Credentials, CredentialsError, parse_tokens
 from housing.serving.prediction_log import PredictionLog, prediction_table
-from tests.serving.conftest import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, HOUSE
+from tests.serving.conftest import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, HOUSE, started
 
 OLD, NEW = "old-feedback-token-0001", "new-feedback-token-0002"
 
@@ -95,7 +94,7 @@ def test_the_right_token_passes_and_is_named_in_the_log(client, logged):
 
 def test_both_tokens_work_during_a_rotation(config, registry, logged):
     config.credentials = Credentials.of(feedback=f"old:{OLD},new:{NEW}")
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         ids = [client.post("/predict", json=HOUSE).json()["request_id"] for _ in range(2)]
         for request_id, token in zip(ids, (OLD, NEW), strict=True):
             assert feedback_for(client, {"Authorization": f"Bearer {token}"}, request_id).status_code == 200
@@ -104,7 +103,7 @@ def test_both_tokens_work_during_a_rotation(config, registry, logged):
 
 def test_feedback_is_disabled_without_a_token_configured(config, registry):
     config.credentials = Credentials.of(admin=ADMIN_TOKEN)
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         response = feedback_for(client, FEEDBACK)
     assert response.status_code == 403
     assert "/feedback is disabled" in response.json()["detail"]
@@ -112,14 +111,14 @@ def test_feedback_is_disabled_without_a_token_configured(config, registry):
 
 
 def test_predict_is_open_by_default_and_closed_when_configured(config, registry):
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         assert client.post("/predict", json=HOUSE).status_code == 200
         assert "security" not in client.get("/openapi.json").json()["paths"]["/predict"]["post"]
     token = "predict-token-0123456789"
     config.credentials = Credentials.of(
         predict_required=True, predict=f"web:{token}", feedback=FEEDBACK_TOKEN
     )
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         for path, body in (("/predict", HOUSE), ("/predict/batch", {"houses": [HOUSE]}), ("/explain", HOUSE)):
             refused = client.post(path, json=body)
             assert refused.status_code == 401 and "predict token" in refused.json()["detail"], path
@@ -134,7 +133,7 @@ def test_predict_is_open_by_default_and_closed_when_configured(config, registry)
 
 def test_predict_required_without_a_token_is_a_403(config, registry):
     config.credentials = Credentials.of(predict_required=True)
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         response = client.post("/predict", json=HOUSE)
     assert response.status_code == 403 and "HOUSING_PREDICT_TOKEN" in response.json()["detail"]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from housing.pipelines.data_processing.features import FEATURES
-from housing.serving.compiled import CompiledTreesSettings, TreeCompiler, cache_key
+from housing.serving.compiled import CompiledTreesSettings, TreeCompiler, cache_key, model_text
 from housing.serving.config import ServingConfig, SettingsError
 from housing.serving.model import ServingModel
 
@@ -78,7 +78,7 @@ def test_a_library_that_answers_differently_is_refused(fitted_models, tmp_path):
     import treelite  # noqa: PLC0415
 
     booster = fitted_models[1][-1].booster_
-    library = tmp_path / f"trees-{cache_key(booster)}.so"
+    library = tmp_path / f"trees-{cache_key(model_text(booster))}.so"
     tl2cgen.export_lib(treelite.frontend.from_lightgbm(booster), toolchain="gcc", libpath=str(library))
     model = compiled_model(fitted_models[1], tmp_path)
     status = settled(model)

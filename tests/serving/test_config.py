@@ -27,10 +27,18 @@ def test_the_committed_settings_pass():
         (_conf(max_batch_row=5), "conf/base/serving.yml: unknown key 'max_batch_row'; allowed: ["),
         (
             {**_conf(), "prediction_log": {"uri": "sqlite:///x.db", "tabel": "p"}},
-            "unknown key 'prediction_log.tabel'; allowed: ['pool', 'sqlite_synchronous', 'table', 'uri']",
+            "unknown key 'prediction_log.tabel'; allowed: ['max_commit_rows', 'max_queue', 'pool', 'sqlite_synchronous', 'table', 'uri']",
         ),
         (_conf(max_batch_rows="many"), "'max_batch_rows' must be a non-negative number, got 'many'"),
         (_conf(poll_seconds=-1), "'poll_seconds' must be a non-negative number, got -1"),
+        (
+            {**_conf(), "prediction_log": {"uri": "sqlite:///x.db", "max_queue": 0}},
+            "'prediction_log.max_queue' must be a whole number >= 1, got 0",
+        ),
+        (
+            {**_conf(), "prediction_log": {"uri": "sqlite:///x.db", "max_commit_rows": "all"}},
+            "'prediction_log.max_commit_rows' must be a whole number >= 1, got 'all'",
+        ),
     ],
 )
 def test_a_bad_setting_names_the_file_and_the_key(conf, message):

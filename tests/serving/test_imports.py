@@ -4,6 +4,10 @@ memory, and an API never draws. Explaining a LightGBM champion needs neither."""
 import subprocess
 import sys
 
+import pytest
+
+from tests.conftest import clean_env
+
 PROBE = """
 import sys
 import numpy as np, pandas as pd
@@ -28,6 +32,26 @@ print(sorted({m.split(".")[0] for m in sys.modules} & {"matplotlib", "shap"}))
 def test_the_api_and_a_lightgbm_explanation_import_no_plotting_library():
     run = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+SERVED = """
+import sys
+from housing.serving.app import create_app_from_project
+app = create_app_from_project()
+assert app.state.serving.load() is not None, app.state.serving.not_ready
+print(sorted({m.split(".")[0] for m in sys.modules} & {"matplotlib", "shap", "evidently"}))
+"""
+
+
+@pytest.mark.e2e
+def test_the_api_of_a_trained_project_imports_no_plotting_library(trained_project):
+    """The real start: Kedro's session (its hooks), the catalog, the registered champion."""
+    env = {**clean_env(), "HOUSING_PROJECT_PATH": str(trained_project), "KEDRO_ENV": "test"}
+    run = subprocess.run(
+        [sys.executable, "-c", SERVED], capture_output=True, text=True, timeout=300, check=False, env=env
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == "[]"

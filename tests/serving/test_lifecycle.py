@@ -7,19 +7,18 @@ import time
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from housing.pipelines.data_processing.features import FEATURES
 from housing.serving.app import create_app
 from housing.serving.auth import Credentials
-from tests.serving.conftest import ADMIN, HOUSE
+from tests.serving.conftest import ADMIN, HOUSE, started
 
 ROW = np.array([[HOUSE[f] for f in FEATURES]])
 
 
 def test_no_champion_means_not_ready_with_what_to_do(config, registry):
     registry.version_now = None
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         assert client.get("/health").status_code == 200
         ready = client.get("/ready")
         assert ready.status_code == 503
@@ -31,7 +30,7 @@ def test_no_champion_means_not_ready_with_what_to_do(config, registry):
 
 def test_unreachable_registry_is_not_ready_not_a_crash(config, registry):
     registry.error = ConnectionError("tracking store at http://mlflow:5000 refused the connection")
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         detail = client.get("/ready").json()["detail"]
         assert "ConnectionError" in detail and "MLFLOW_TRACKING_URI" in detail
         # once the store is back and a champion exists, a reload makes it ready
@@ -52,7 +51,7 @@ def test_admin_reload_needs_the_token(client):
 
 def test_admin_is_disabled_without_a_token(config, registry):
     config.credentials = Credentials.of(feedback="labeller:feedback-token-0123456789")
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         response = client.post("/admin/reload", headers={"Authorization": "Bearer anything"})
         assert response.status_code == 403 and "HOUSING_ADMIN_TOKEN" in response.json()["detail"]
         assert "/admin/reload is disabled" in response.json()["detail"]
@@ -102,7 +101,7 @@ def test_requests_in_flight_during_swaps_all_succeed_on_one_whole_model(client, 
 
 def test_polling_picks_up_a_new_champion(config, registry):
     config.poll_seconds = 0.05
-    with TestClient(create_app(config, registry.source())) as client:
+    with started(create_app(config, registry.source())) as client:
         assert client.get("/ready").json()["model_version"] == 1
         registry.version_now = 2
         deadline = time.monotonic() + 10

@@ -8,7 +8,6 @@ import logging
 
 import mlflow
 import pytest
-from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from housing.datasets.model_registry import (
@@ -20,7 +19,7 @@ from housing.datasets.model_registry import (
 from housing.pipelines.data_processing.features import FEATURES, row_fingerprints
 from housing.serving.app import ModelSource, create_app
 from housing.serving.model import ServingModel
-from tests.serving.conftest import ADMIN, HOUSE
+from tests.serving.conftest import ADMIN, HOUSE, started
 
 NAME = "california-housing"
 
@@ -91,7 +90,7 @@ def test_the_api_refuses_it_logs_why_and_keeps_serving_the_old_model(
     source = ModelSource(
         load=lambda: ServingModel.from_champion(dataset.load()), version=dataset.current_version
     )
-    with TestClient(create_app(config, source)) as client:
+    with started(create_app(config, source)) as client:
         assert client.post("/predict", json=HOUSE).json()["model_version"] == 1
         version = push_outside_the_pipelines(fitted_models[2], release["input_example"])
         with caplog.at_level(logging.ERROR):
@@ -103,3 +102,23 @@ def test_the_api_refuses_it_logs_why_and_keeps_serving_the_old_model(
         )
         assert client.get("/ready").status_code == 200
         assert client.post("/predict", json=HOUSE).json()["model_version"] == 1
+
+
+def test_the_training_rows_manifest_is_downloaded_only_when_a_gate_reads_it(
+    store, release, raw_housing, monkeypatch
+):
+    """The API loads the champion at every start and reload and never reads the manifest:
+    it is fetched on first access, once, and then is what the gates always saw."""
+    from housing.datasets import model_registry  # noqa: PLC0415
+
+    ModelReleaseDataset(model_name=NAME, save_args={"serialization_format": "pickle"}).save(release)
+    downloads = []
+    real = model_registry.load_manifest
+    monkeypatch.setattr(model_registry, "load_manifest", lambda run: downloads.append(run) or real(run))
+    champion = ChampionDataset(model_name=NAME).load()
+    ServingModel.from_champion(champion)
+    assert downloads == [], "serving the champion downloaded the manifest"
+    assert "training_rows" in champion and sorted(champion) == sorted({*champion})
+    rows = champion.get("training_rows")
+    assert sorted(rows) == sorted(row_fingerprints(raw_housing.head(100)))
+    assert {**champion}["training_rows"] is rows and downloads == [champion["run_id"]]

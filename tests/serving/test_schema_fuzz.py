@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from housing.serving.app import create_app
 from housing.serving.auth import Credentials
-from tests.serving.conftest import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN
+from tests.serving.conftest import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, started
 
 OPERATIONS = [
     ("POST", "/predict"),
@@ -68,7 +67,7 @@ def fuzz(schema, method: str, path: str, headers: dict[str, str] | None = None) 
 @pytest.fixture
 def schema(config, registry):
     app = create_app(config, registry.source())
-    with TestClient(app):  # runs the lifespan: model loaded, log open
+    with started(app):  # runs the lifespan: model loaded, log open
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -79,7 +78,7 @@ def closed_schema(config, registry):
         predict_required=True, predict=PREDICT_TOKEN, feedback=FEEDBACK_TOKEN, admin=ADMIN_TOKEN
     )
     app = create_app(config, registry.source())
-    with TestClient(app):
+    with started(app):
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

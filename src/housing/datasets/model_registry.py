@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,32 @@ def load_manifest(run_id: str) -> np.ndarray | None:
 RELEASE_TAG = "housing.release_run"
 
 
+class Champion(Mapping[str, Any]):
+    """The champion's facts, read-only, with the expensive ones fetched on first access.
+
+    ``training_rows`` (the manifest of rows the model trained on) is one more artifact
+    download, needed only by the promotion and retraining gates; the API loads the
+    champion at every start and reload and never reads it. Loaded once, then kept.
+    """
+
+    def __init__(self, facts: dict[str, Any], lazy: dict[str, Callable[[], Any]]):
+        self._facts, self._lazy = facts, lazy
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._lazy:
+            self._facts[key] = self._lazy.pop(key)()
+        return self._facts[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._facts, *self._lazy])
+
+    def __len__(self) -> int:
+        return len(self._facts) + len(self._lazy)
+
+    def __repr__(self) -> str:
+        return f"Champion({self._facts.get('name')!r}, version {self._facts.get('version')})"
+
+
 class UntrustedModelVersion(DatasetError):
     """The version holding the alias was not registered by this project's pipelines."""
 
@@ -79,7 +106,7 @@ def _is_missing(exc: MlflowException) -> bool:
     return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
 
 
-class ChampionDataset(AbstractDataset[None, dict | None]):
+class ChampionDataset(AbstractDataset[None, Mapping[str, Any] | None]):
     """Loads the version that holds ``alias`` (model and registry facts), or ``None``.
 
     ``None`` means no champion yet (first run, empty store): the promotion gate then
@@ -105,7 +132,7 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
         version = self._version()
         return None if version is None else int(version.version)
 
-    def load(self) -> dict | None:
+    def load(self) -> Champion | None:
         version = self._version()
         if version is None:
             logger.info(
@@ -125,7 +152,7 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
             raise UntrustedModelVersion(message)
         uri = f"models:/{self._model_name}/{version.version}"
         registered = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC)
-        return {
+        facts = {
             "name": self._model_name,
             "alias": self._alias,
             "version": int(version.version),
@@ -133,9 +160,10 @@ class ChampionDataset(AbstractDataset[None, dict | None]):
             "registered_at": registered.isoformat(timespec="seconds"),
             "tags": dict(version.tags),
             "model": mlflow.sklearn.load_model(uri),
-            "training_rows": load_manifest(version.run_id),
             "drift_reference_run_id": version.tags.get(REFERENCE_RUN_TAG) or version.run_id,
         }
+        run_id = version.run_id
+        return Champion(facts, {"training_rows": lambda: load_manifest(run_id)})
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only: the registry is written by a release")

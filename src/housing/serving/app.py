@@ -70,7 +70,7 @@ def kedro_source(project_path: Path, env: str | None) -> tuple[ServingConfig, Mo
     config = ServingConfig.from_conf(
         context.config_loader["serving"], f"{project_path}/conf (serving.yml, env {env or 'local'})"
     )
-    catalog = context.catalog
+    catalog = _serving_catalog(context, config)
     trees = config.compiled_trees
     compiler = None
     if trees.enabled:
@@ -88,6 +88,25 @@ def kedro_source(project_path: Path, env: str | None) -> tuple[ServingConfig, Mo
         return catalog[config.model_dataset].current_version()
 
     return config, ModelSource(load=load, version=version, report=catalog.load)
+
+
+def _serving_catalog(context, config: ServingConfig):
+    """The catalog entries the API reads, and only those: ``context.catalog`` builds every
+    entry of the project, and kedro-mlflow's hook then imports what each artifact
+    dataset wraps (matplotlib for the charts), into a process that never draws."""
+    from kedro.config import MissingConfigException  # noqa: PLC0415
+    from kedro.framework.context.context import _convert_paths_to_absolute_posix  # noqa: PLC0415
+    from kedro.io import DataCatalog  # noqa: PLC0415
+
+    wanted = {config.model_dataset, config.drift_summary_dataset, config.drift_report_dataset}
+    entries = {name: conf for name, conf in context.config_loader["catalog"].items() if name in wanted}
+    # relative file paths are the project's, wherever the API was started from
+    entries = _convert_paths_to_absolute_posix(Path(context.project_path), entries)
+    try:
+        credentials = context.config_loader["credentials"]
+    except MissingConfigException:  # no credentials file: none needed
+        credentials = {}
+    return DataCatalog.from_config(entries, credentials)
 
 
 def create_app_from_project() -> FastAPI:

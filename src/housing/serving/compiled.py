@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -55,12 +56,17 @@ class CompiledTreesSettings(BaseModel):
     timeout_seconds: float = Field(1800, gt=0)
 
 
-def cache_key(booster: Any) -> str:
+def model_text(booster: Any) -> str:
+    """The trees a prediction uses, as LightGBM writes them."""
+    return booster.model_to_string(num_iteration=_iterations(booster))
+
+
+def cache_key(text: str) -> str:
     """The trees themselves (not a version number: a registry can be rebuilt), with the
     code generator's version: the same key means the same library."""
     import tl2cgen  # noqa: PLC0415
 
-    digest = hashlib.sha256(booster.model_to_string(num_iteration=_iterations(booster)).encode())
+    digest = hashlib.sha256(text.encode())
     digest.update(f"tl2cgen {tl2cgen.__version__} quantize units={_UNITS} without missing tests".encode())
     return digest.hexdigest()[:24]
 
@@ -85,6 +91,7 @@ class CompiledTrees:
         # union Entry {int missing; double fvalue; int qvalue;}: a double per feature
         self._row = ctypes.c_double * n_features
         self._batch = tl2cgen.Predictor(str(path), nthread=threads)
+        self._batch_lock = threading.Lock()  # one batch at a time on tl2cgen's own threads
         self._dmatrix = tl2cgen.DMatrix
 
     def predict_row(self, features: Sequence[float]) -> float:
@@ -93,26 +100,31 @@ class CompiledTrees:
         return out.value
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
-        return self._batch.predict(self._dmatrix(np.ascontiguousarray(Z, dtype=np.float64))).reshape(-1)
+        matrix = self._dmatrix(np.ascontiguousarray(Z, dtype=np.float64))
+        with self._batch_lock:
+            return self._batch.predict(matrix).reshape(-1)
 
 
-def threshold_rows(booster: Any, n: int = 2_000, seed: int = 0) -> np.ndarray:
+def _thresholds(text: str, n_features: int) -> list[list[float]]:
+    """Each feature's split thresholds, read from the model text (``dump_model`` would
+    build a JSON tree of every node first)."""
+    thresholds: list[list[float]] = [[] for _ in range(n_features)]
+    features: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("split_feature="):
+            features = line[len("split_feature=") :].split()
+        elif line.startswith("threshold="):
+            for feature, value in zip(features, line[len("threshold=") :].split(), strict=True):
+                thresholds[int(feature)].append(float(value))
+    return thresholds
+
+
+def threshold_rows(text: str, n_features: int, n: int = 2_000, seed: int = 0) -> np.ndarray:
     """Rows whose values sit on, just below and just above the trees' split thresholds:
     where a compiled comparison could disagree with LightGBM's, if anywhere."""
-    n_features = booster.num_feature()
-    thresholds: list[list[float]] = [[] for _ in range(n_features)]
-
-    def walk(node: dict) -> None:
-        if "split_feature" in node:
-            thresholds[node["split_feature"]].append(float(node["threshold"]))
-            walk(node["left_child"])
-            walk(node["right_child"])
-
-    for tree in booster.dump_model(num_iteration=_iterations(booster))["tree_info"]:
-        walk(tree["tree_structure"])
     rng = np.random.default_rng(seed)
     rows = np.zeros((n, n_features))
-    for j, values in enumerate(thresholds):
+    for j, values in enumerate(_thresholds(text, n_features)):
         if not values:
             continue
         base = np.asarray(values)
@@ -125,46 +137,78 @@ def threshold_rows(booster: Any, n: int = 2_000, seed: int = 0) -> np.ndarray:
 
 
 class TreeCompiler:
-    """Builds (or finds) the library for one booster in the background and hands it to
-    ``on_ready`` once it answers as the booster does."""
+    """Builds (or finds) the library for a booster in the background and hands it to
+    ``on_ready`` once it answers as the booster does.
+
+    One worker thread for the process, taking models in turn: a thread per reload would
+    give each its own malloc arena, and the transient model text (tens of MB) would stay
+    in each as resident memory. A library checked once is handed to later models with the
+    same trees (a reload of the same version) without loading or checking it again."""
 
     def __init__(self, settings: CompiledTreesSettings, threads: int) -> None:
         self.settings = settings
         self.threads = threads
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._verified: dict[str, CompiledTrees] = {}
+        self._starting = threading.Lock()
 
     def start(self, booster: Any, on_ready: Callable[[CompiledTrees], None], report: Callable[[str], None]):
-        """Returns at once: a cached library is verified and handed over in the thread too."""
-        thread = threading.Thread(
-            target=self._run, args=(booster, on_ready, report), name="compile-trees", daemon=True
-        )
-        thread.start()
-        return thread
+        """Returns at once; the worker reports progress and hands the library over."""
+        with self._starting:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="compile-trees", daemon=True)
+                self._worker.start()
+        self._jobs.put((booster, on_ready, report))
+
+    def wait(self, timeout: float) -> bool:
+        """Until every model handed in so far is settled (for tests and benchmarks)."""
+        done = threading.Event()
+        self._jobs.put(done)
+        return done.wait(timeout)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if isinstance(job, threading.Event):
+                job.set()
+                continue
+            self._run(*job)
+            del job  # the model it refers to may be swapped out: let it go
 
     def _run(self, booster: Any, on_ready: Callable[[CompiledTrees], None], report: Callable[[str], None]):
         try:
-            key = cache_key(booster)
-            cache = Path(self.settings.cache_dir)
-            cache.mkdir(parents=True, exist_ok=True)
-            library = cache / f"trees-{key}.so"
-            if not library.exists():
-                report(f"compiling the trees with {self.settings.compiler} (minutes)")
-                self._build(booster, library)
-            trees = CompiledTrees(library, booster.num_feature(), self.threads)
-            rows = threshold_rows(booster)
-            expected = booster.predict(rows, num_threads=1)
-            got = np.array([trees.predict_row(row) for row in rows.tolist()])
-            batch = trees.predict(rows)
-            if not (
-                np.allclose(got, expected, rtol=0, atol=1e-9)
-                and np.allclose(batch, expected, rtol=0, atol=1e-9)
-            ):
-                worst = float(max(np.abs(got - expected).max(), np.abs(batch - expected).max()))
-                raise ValueError(f"{library.name} differs from the booster by up to {worst:.3g}: not used")
+            text = model_text(booster)
+            key = cache_key(text)
+            trees = self._verified.get(key)
+            if trees is None:
+                trees = self._check(self._library(booster, key, report), booster, text)
+                self._verified[key] = trees
         except Exception as exc:  # any failure leaves the booster serving
             logger.warning("Compiled trees unavailable, the booster serves: %s", exc)
             report(f"compiled trees unavailable: {exc}")
             return
         on_ready(trees)
+
+    def _library(self, booster: Any, key: str, report: Callable[[str], None]) -> Path:
+        cache = Path(self.settings.cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        library = cache / f"trees-{key}.so"
+        if not library.exists():
+            report(f"compiling the trees with {self.settings.compiler} (minutes)")
+            self._build(booster, library)
+        return library
+
+    def _check(self, library: Path, booster: Any, text: str) -> CompiledTrees:
+        trees = CompiledTrees(library, booster.num_feature(), self.threads)
+        rows = threshold_rows(text, booster.num_feature())
+        expected = booster.predict(rows, num_threads=1)
+        got = np.array([trees.predict_row(row) for row in rows.tolist()])
+        batch = trees.predict(rows)
+        worst = float(max(np.abs(got - expected).max(), np.abs(batch - expected).max()))
+        if worst > 1e-9:
+            raise ValueError(f"{library.name} differs from the booster by up to {worst:.3g}: not used")
+        return trees
 
     def _build(self, booster: Any, library: Path) -> None:
         """In a child process at low priority: the compiler never takes the server's

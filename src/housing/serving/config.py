@@ -16,7 +16,7 @@ from housing.serving.compiled import CompiledTreesSettings
 
 # the blocks of serving.yml and what each may hold
 _KNOWN = {
-    "prediction_log": {"uri", "table", "sqlite_synchronous", "pool"},
+    "prediction_log": {"uri", "table", "sqlite_synchronous", "pool", "max_queue", "max_commit_rows"},
     "auth": {"require_predict_token"},
     "feedback": {"actual_min", "actual_max"},
     "server": None,  # checked by housing.serving.server.ServerLimits
@@ -46,6 +46,8 @@ class ServingConfig:
     prediction_log_table: str = "predictions"
     sqlite_synchronous: str = "NORMAL"
     prediction_log_pool: dict[str, Any] | None = None  # pool sizes, connect timeout (PostgreSQL)
+    prediction_log_max_queue: int = 10_000  # requests waiting for a commit; more: 503 at once
+    prediction_log_max_commit_rows: int = 10_000  # rows per group commit
     max_batch_rows: int = 10_000
     max_body_bytes: int = 8 * 1024 * 1024
     poll_seconds: float = 0.0
@@ -68,6 +70,8 @@ class ServingConfig:
             "prediction_log_table": log.get("table", "predictions"),
             "sqlite_synchronous": log.get("sqlite_synchronous", "NORMAL"),
             "prediction_log_pool": log.get("pool"),
+            "prediction_log_max_queue": log.get("max_queue", 10_000),
+            "prediction_log_max_commit_rows": log.get("max_commit_rows", 10_000),
             "credentials": Credentials.from_env(
                 predict_required=(conf.get("auth") or {}).get("require_predict_token", False)
             ),
@@ -89,7 +93,8 @@ def _compiled_trees(conf: dict[str, Any] | None, source: str) -> CompiledTreesSe
 
 def _check_keys(conf: dict[str, Any], source: str, flat_fields: set[str]) -> None:
     top = set(flat_fields) - {"prediction_log_uri", "prediction_log_table", "sqlite_synchronous"}
-    top -= {"prediction_log_pool", "credentials", "feedback_actual"}
+    top -= {"prediction_log_pool", "prediction_log_max_queue", "prediction_log_max_commit_rows"}
+    top -= {"credentials", "feedback_actual"}
     problems = []
     for key, value in conf.items():
         if key in _KNOWN:
@@ -117,6 +122,12 @@ def _check_types(config: ServingConfig, source: str) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, kind) or value < 0:
             raise SettingsError(f"{source}: '{name}' must be a non-negative number, got {value!r}")
+    for key in ("max_queue", "max_commit_rows"):  # 0 would refuse every prediction
+        value = getattr(config, f"prediction_log_{key}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SettingsError(
+                f"{source}: 'prediction_log.{key}' must be a whole number >= 1, got {value!r}"
+            )
     if not isinstance(config.prediction_log_uri, str) or not config.prediction_log_uri:
         raise SettingsError(
             f"{source}: 'prediction_log.uri' must be a database URI, got {config.prediction_log_uri!r}"

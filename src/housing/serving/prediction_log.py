@@ -5,7 +5,9 @@ PostgreSQL (same table, same code, psycopg 3, pooled) beyond. A request is commi
 before it is answered, so a 200 is in the log even if the process dies right after (WAL
 survives a killed process; ``synchronous`` = FULL in serving.yml also survives power
 loss). When the database cannot take a write, the caller gets :class:`LogUnavailable`
-(the API answers 503), never a 200 that was not logged.
+(the API answers 503), never a 200 that was not logged. The API's writes go through one
+writer thread that commits in groups (log_writer.py); no database call runs on the
+event loop.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from housing.db import DatabaseError, create_engine, database_url, is_sqlite, redact, unreachable
 from housing.pipelines.data_processing.features import FEATURES
+from housing.serving.log_writer import LogWriter, QueueFull, WriterClosed
 
 SETTING = "prediction_log.uri (HOUSING_PREDICTION_LOG_URI)"
 # failures of the database, not of our code: the API answers 503 and retries later
@@ -120,8 +123,7 @@ class PredictionLog:
         # SQLite has one writer at a time: queue in-process writers here rather than
         # have them spin on SQLITE_BUSY
         self._writing = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
-        # a network round trip per commit: callers run it off the event loop
-        self.blocking = not self.is_sqlite
+        self.writer: LogWriter | None = None  # the API's group-commit thread (start_writer)
         self.problem: str | None = None  # why the last write failed, until one succeeds
 
     @contextlib.contextmanager
@@ -142,21 +144,29 @@ class PredictionLog:
         with self._available(), self._writing, self.engine.begin() as conn:
             conn.execute(self._insert, rows)
 
+    def start_writer(self, max_queue: int = 10_000, max_commit_rows: int = 10_000) -> None:
+        """The API's way in: :meth:`record_async` queues for one thread that commits
+        everything queued in one transaction (log_writer.py)."""
+        self.writer = LogWriter(self.record, LogUnavailable, max_queue, max_commit_rows)
+
     async def record_async(self, rows: list[dict[str, Any]]) -> None:
-        """:meth:`record` for an async route: a SQLite commit (~0.1 ms) runs on the event
-        loop; a network database's round trip runs in the thread pool, so a slow database
-        never stalls /health or /ready and commits overlap (the pool)."""
-        await self._off_loop(self.record, rows)
+        """Return once the rows are committed, with the requests queued alongside them;
+        :class:`LogUnavailable` if the commit failed or the queue is full."""
+        if self.writer is None:
+            self.start_writer()
+        try:
+            await self.writer.write(rows)
+        except (QueueFull, WriterClosed) as exc:
+            raise LogUnavailable(
+                f"the prediction log ({redact(self.uri)}, table {self.table.name!r}) is unavailable: {exc}"
+            ) from None
 
     async def attach_actual_async(
         self, request_id: str, actual: float, by: str | None = None
     ) -> dict[str, Any]:
-        return await self._off_loop(self.attach_actual, request_id, actual, by)
-
-    async def _off_loop(self, write, *args):
-        if self.blocking:
-            return await run_in_threadpool(write, *args)
-        return write(*args)
+        """:meth:`attach_actual` in the thread pool: feedback is rare, and one update
+        per label keeps it simple."""
+        return await run_in_threadpool(self.attach_actual, request_id, actual, by)
 
     def ping(self) -> str | None:
         """Check the database answers now; returns why not (``None``: it does)."""
@@ -184,6 +194,9 @@ class PredictionLog:
         return {"prediction": row.prediction, "model_version": row.model_version}
 
     def close(self) -> None:
+        """Commit what the writer holds, then close the connections (blocking)."""
+        if self.writer is not None:
+            self.writer.close()
         self.engine.dispose()
 
 

@@ -12,11 +12,13 @@ understands ("Location") valid, and it is checked, not assumed.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from housing.explainer import (
     ADDITIVITY_RTOL,
@@ -117,6 +119,8 @@ def plot_shap_summary(shap_values: dict[str, Any], max_display: int) -> Figure:
         feature_names=list(contributions.columns),
     )
     # a bare Figure (no pyplot): nothing global to leak or close
+    from matplotlib.figure import Figure  # noqa: PLC0415 (the API imports this module, never draws)
+
     fig = Figure(figsize=(9, 0.42 * (max_display + 1) + 1.8), dpi=110)
     ax = fig.subplots()
     shap.plots.beeswarm(explanation, max_display=max_display, ax=ax, show=False, plot_size=None)
@@ -147,6 +151,8 @@ def plot_shap_importance(
 ) -> Figure:
     """Mean |SHAP| per group (what a person reads) beside the top engineered features."""
     top = features.head(max_display)
+    from matplotlib.figure import Figure  # noqa: PLC0415 (the API imports this module, never draws)
+
     fig = Figure(figsize=(13, 0.32 * max(len(top), len(groups)) + 2.2), dpi=110)
     by_group, by_feature = fig.subplots(1, 2)
     _barh(by_group, groups, "group", "#3182bd")
@@ -167,6 +173,8 @@ def plot_shap_dependence(shap_values: dict[str, Any], features: pd.DataFrame, to
     contributions = shap_values["contributions"]
     values = shap_values["feature_values"]
     names = list(features["feature"].head(top_n))
+    from matplotlib.figure import Figure  # noqa: PLC0415 (the API imports this module, never draws)
+
     fig = Figure(figsize=(5.2 * len(names), 4.6), dpi=110)
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names, strict=True):

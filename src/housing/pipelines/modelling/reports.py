@@ -3,9 +3,13 @@ metrics kedro-mlflow logs. Pure functions on the comparison table."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def comparison_to_markdown(comparison: pd.DataFrame, reference: dict[str, dict[str, float]]) -> str:
@@ -46,6 +50,10 @@ def comparison_to_markdown(comparison: pd.DataFrame, reference: dict[str, dict[s
 
 def plot_comparison(comparison: pd.DataFrame, reference: dict[str, dict[str, float]]) -> Figure:
     """CV RMSE (± std across folds) beside test RMSE, against the earlier study's best."""
+    # imported here: the API process imports this module (through the parameter check
+    # of every Kedro session) and never draws
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
     # a bare Figure (no pyplot): no global state, no GUI backend, nothing to close
     fig = Figure(figsize=(8, 0.9 * len(comparison) + 1.8), dpi=110)
     ax = fig.subplots()

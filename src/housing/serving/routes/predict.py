@@ -134,25 +134,23 @@ async def predict_batch(request: Request, model: ModelDep, serving: ServingDep) 
     hexes = os.urandom(16 * len(rows)).hex()
     ids = [hexes[i : i + 32] for i in range(0, len(hexes), 32)]
 
-    def work() -> list[float]:
+    def work() -> list[dict]:
         values = model.predict(np.array(rows), serving.config.batch_threads).tolist()
-        serving.log.record(
-            [
-                log_record(model, row, value, created, batch_id, request_id)
-                for row, value, request_id in zip(rows, values, ids, strict=True)
-            ]
-        )
-        return values
+        return [
+            log_record(model, row, value, created, batch_id, request_id)
+            for row, value, request_id in zip(rows, values, ids, strict=True)
+        ]
 
-    values = await run_in_threadpool(work)  # big batches stay off the event loop
-    serving.metrics.predictions.labels(str(model.version)).inc(len(values))
+    records = await run_in_threadpool(work)  # big batches stay off the event loop
+    await serving.log.record_async(records)  # committed before we answer
+    serving.metrics.predictions.labels(str(model.version)).inc(len(records))
     body = {
         "batch_id": batch_id,
         "model_name": model.name,
         "model_version": model.version,
         "predictions": [
-            {"request_id": request_id, "prediction": value, "price_usd": usd(value)}
-            for request_id, value in zip(ids, values, strict=True)
+            {"request_id": r["request_id"], "prediction": r["prediction"], "price_usd": usd(r["prediction"])}
+            for r in records
         ],
     }
     return Response(to_json(body), media_type="application/json")

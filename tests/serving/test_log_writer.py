@@ -1,0 +1,159 @@
+"""The prediction log's writer: commits off the event loop, in groups, each request
+answered only once its own record is committed (src/housing/serving/log_writer.py).
+
+A SQLAlchemy ``commit`` listener stands in for a slow or failing database: it runs in
+the writer thread, inside the commit, exactly where a slow fsync or a network round
+trip would."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from housing.pipelines.data_processing.features import FEATURES
+from housing.serving.prediction_log import LogUnavailable, PredictionLog, now_iso
+from tests.serving.conftest import HOUSE
+
+WAIT_S = 30  # every wait below is bounded
+
+
+class Commits:
+    """Counts the log engine's commits; can make each one slow, block it, or fail it."""
+
+    def __init__(self, engine: sa.Engine, delay: float = 0.0):
+        self.engine, self.delay = engine, delay
+        self.count, self.fail = 0, False
+        self.entered, self.gate = threading.Event(), threading.Event()
+        self.gate.set()  # open unless a test closes it
+        sa.event.listen(engine, "commit", self)
+
+    def __call__(self, _connection) -> None:
+        self.count += 1
+        self.entered.set()
+        assert self.gate.wait(WAIT_S)
+        time.sleep(self.delay)
+        if self.fail:
+            raise sa.exc.OperationalError("COMMIT", None, sqlite3.OperationalError("disk I/O error"))
+
+    def remove(self) -> None:
+        sa.event.remove(self.engine, "commit", self)
+
+
+@pytest.fixture
+def commits(client):
+    watcher = Commits(client.app.state.serving.log.engine)
+    yield watcher
+    watcher.gate.set()
+    watcher.remove()
+
+
+def _post_many(client, count: int, threads: int = 8) -> list:
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda _: client.post("/predict", json=HOUSE), range(count)))
+
+
+def test_health_answers_while_a_commit_is_slow(client, commits, logged):
+    commits.delay = 1.0
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.post, "/predict", json=HOUSE)
+        assert commits.entered.wait(WAIT_S), "the request never reached the commit"
+        started = time.perf_counter()
+        health = client.get("/health")
+        waited = time.perf_counter() - started
+        answer = pending.result(timeout=WAIT_S)
+    assert health.status_code == 200
+    assert waited < 0.05, f"/health took {waited * 1000:.0f} ms while a commit was in progress"
+    assert answer.status_code == 200
+    assert logged()["request_id"].tolist() == [answer.json()["request_id"]]
+
+
+def test_concurrent_requests_share_transactions_and_every_answer_is_logged(client, commits, logged):
+    commits.delay = 0.05  # a commit long enough for the others to queue behind it
+    answers = _post_many(client, 48)
+    assert [a.status_code for a in answers] == [200] * 48
+    assert commits.count < 48 / 2, f"{commits.count} transactions for 48 requests: no grouping"
+    ids = {a.json()["request_id"] for a in answers}
+    assert set(logged()["request_id"]) == ids
+
+
+def test_a_failed_commit_fails_every_request_of_its_group_with_a_503(client, commits, logged):
+    commits.delay, commits.fail = 0.1, True
+    answers = _post_many(client, 16)
+    assert [a.status_code for a in answers] == [503] * 16
+    assert all("the prediction log" in a.json()["detail"] for a in answers)
+    assert "disk I/O error" in answers[0].json()["detail"]
+    assert commits.count < 16, "the failing requests were grouped too"
+    assert logged().empty, "nothing was answered 200, nothing is logged"
+    commits.fail = False
+    assert client.post("/predict", json=HOUSE).status_code == 200  # the writer survived
+
+
+def test_a_full_queue_is_a_503_at_once(config, registry):
+    from housing.serving.app import create_app  # noqa: PLC0415
+    from tests.serving.conftest import started  # noqa: PLC0415
+
+    config.prediction_log_max_queue = 2
+    with started(create_app(config, registry.source())) as client:
+        commits = Commits(client.app.state.serving.log.engine)
+        commits.gate.clear()  # the first commit holds until released
+        with ThreadPoolExecutor(3) as pool:
+            first = pool.submit(client.post, "/predict", json=HOUSE)
+            assert commits.entered.wait(WAIT_S)
+            queued = [pool.submit(client.post, "/predict", json=HOUSE) for _ in range(2)]
+            deadline = time.monotonic() + WAIT_S
+            while client.app.state.serving.log.writer.queued() < 2:
+                assert time.monotonic() < deadline, "the two requests never queued"
+                time.sleep(0.01)
+            refused = client.post("/predict", json=HOUSE)
+            commits.gate.set()
+            statuses = [f.result(timeout=WAIT_S).status_code for f in (first, *queued)]
+        commits.remove()
+    assert refused.status_code == 503
+    assert "max_queue" in refused.json()["detail"] and "prediction log" in refused.json()["detail"]
+    assert statuses == [200, 200, 200]
+
+
+def _row(i: int) -> dict:
+    features = {name: float(HOUSE[name]) for name in FEATURES}
+    return {
+        "request_id": f"r{i}",
+        "created_at": now_iso(),
+        "model_name": "m",
+        "model_version": 1,
+        **features,
+        "prediction": 1.0,
+    }
+
+
+def test_closing_commits_what_is_queued(tmp_path):
+    """Shutdown drains: records queued behind a slow commit are committed, and their
+    requests answered, before the log closes."""
+    uri = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(uri)
+    commits = Commits(log.engine)
+    commits.gate.clear()
+
+    async def scenario() -> list:
+        log.start_writer()
+        writes = [asyncio.create_task(log.record_async([_row(i)])) for i in range(5)]
+        while not commits.entered.is_set():
+            await asyncio.sleep(0.01)
+        closing = asyncio.create_task(asyncio.to_thread(log.close))
+        await asyncio.sleep(0.05)
+        commits.gate.set()
+        await asyncio.wait_for(closing, WAIT_S)
+        return await asyncio.gather(*writes, return_exceptions=True)
+
+    assert asyncio.run(scenario()) == [None] * 5
+    with pytest.raises(LogUnavailable, match="shutting down"):
+        asyncio.run(log.record_async([_row(9)]))
+    reader = sa.create_engine(uri)
+    with reader.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar() == 5
+    reader.dispose()
