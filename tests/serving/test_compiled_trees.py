@@ -115,3 +115,35 @@ def test_bad_settings_are_refused_by_name(block, message):
         ServingConfig.from_conf(
             {"prediction_log": {"uri": "sqlite://"}, "compiled_trees": block}, "serving.yml"
         )
+
+
+def test_a_reload_during_a_build_frees_the_replaced_model(fitted_models, tmp_path, monkeypatch):
+    """A burst of reloads never queues models behind a build: the pending one is
+    replaced, and the callbacks hold models weakly, so a replaced model is freed at once."""
+    import copy  # noqa: PLC0415
+    import gc  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+    import weakref  # noqa: PLC0415
+
+    release = threading.Event()
+    library = TreeCompiler._library
+
+    def slow_library(self, *args):
+        release.wait(60)
+        return library(self, *args)
+
+    monkeypatch.setattr(TreeCompiler, "_library", slow_library)
+    compiler = TreeCompiler(CompiledTreesSettings(cache_dir=str(tmp_path)), threads=1)
+    models = [
+        ServingModel("m", v, "champion", copy.deepcopy(fitted_models[1]), explain_rows=False)
+        for v in (1, 2, 3)
+    ]
+    for model in models:
+        model.compile_trees(compiler)  # 1 is being built; 2 waits, then 3 replaces it
+    replaced = [weakref.ref(m) for m in models[:2]]
+    del models[:2]
+    gc.collect()
+    assert [ref() for ref in replaced] == [None, None]
+    release.set()
+    assert compiler.wait(120)
+    assert models[0].trees.startswith("compiled trees ("), models[0].trees

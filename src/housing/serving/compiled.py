@@ -24,7 +24,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import queue
 import re
 import shutil
 import subprocess
@@ -136,54 +135,82 @@ def threshold_rows(text: str, n_features: int, n: int = 2_000, seed: int = 0) ->
     return rows
 
 
-class TreeCompiler:
-    """Builds (or finds) the library for a booster in the background and hands it to
-    ``on_ready`` once it answers as the booster does.
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the system (glibc ``malloc_trim``). The model text
+    is tens of MB, allocated and freed on each load; glibc keeps such freed memory in the
+    heap, where it would count as resident memory that grows with every reload."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
-    One worker thread for the process, taking models in turn: a thread per reload would
-    give each its own malloc arena, and the transient model text (tens of MB) would stay
-    in each as resident memory. A library checked once is handed to later models with the
-    same trees (a reload of the same version) without loading or checking it again."""
+
+class TreeCompiler:
+    """Builds (or finds) the library for the served model in the background and hands it
+    to ``on_ready`` once it answers as the booster does.
+
+    One worker thread for the process and one pending model: a reload replaces the model
+    waiting for its trees, so a burst of reloads never queues models (and their memory)
+    behind a build. A library checked once is handed to later models with the same trees
+    (a reload of the same version) without loading or checking it again, and a registry
+    version seen before is not even read again: its trees cannot change."""
 
     def __init__(self, settings: CompiledTreesSettings, threads: int) -> None:
         self.settings = settings
         self.threads = threads
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._verified: dict[str, CompiledTrees] = {}  # cache key -> checked library
+        self._keys: dict[tuple, str] = {}  # registry identity -> cache key
+        self._changed = threading.Condition()
+        self._pending: tuple | None = None
+        self._busy = False
         self._worker: threading.Thread | None = None
-        self._verified: dict[str, CompiledTrees] = {}
-        self._starting = threading.Lock()
 
-    def start(self, booster: Any, on_ready: Callable[[CompiledTrees], None], report: Callable[[str], None]):
-        """Returns at once; the worker reports progress and hands the library over."""
-        with self._starting:
+    def start(
+        self,
+        booster: Any,
+        on_ready: Callable[[CompiledTrees], None],
+        report: Callable[[str], None],
+        identity: tuple | None = None,
+    ) -> None:
+        """Returns at once; the worker reports progress and hands the library over.
+        ``identity`` (name, version, run id) names immutable trees."""
+        with self._changed:
+            self._pending = (booster, on_ready, report, identity)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="compile-trees", daemon=True)
                 self._worker.start()
-        self._jobs.put((booster, on_ready, report))
+            self._changed.notify_all()
 
     def wait(self, timeout: float) -> bool:
-        """Until every model handed in so far is settled (for tests and benchmarks)."""
-        done = threading.Event()
-        self._jobs.put(done)
-        return done.wait(timeout)
+        """Until the latest model handed in is settled (for tests and benchmarks)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._pending is None and not self._busy, timeout)
 
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
-            if isinstance(job, threading.Event):
-                job.set()
-                continue
-            self._run(*job)
-            del job  # the model it refers to may be swapped out: let it go
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending is not None)
+                job, self._pending, self._busy = self._pending, None, True
+            try:
+                self._run(*job)
+            finally:
+                del job  # the model it refers to may be swapped out: let it go
+                _release_free_memory()
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
 
-    def _run(self, booster: Any, on_ready: Callable[[CompiledTrees], None], report: Callable[[str], None]):
+    def _run(self, booster: Any, on_ready, report, identity: tuple | None) -> None:
         try:
-            text = model_text(booster)
-            key = cache_key(text)
-            trees = self._verified.get(key)
+            key = self._keys.get(identity) if identity else None
+            trees = self._verified.get(key) if key else None
             if trees is None:
-                trees = self._check(self._library(booster, key, report), booster, text)
-                self._verified[key] = trees
+                text = model_text(booster)
+                key = cache_key(text)
+                trees = self._verified.get(key)
+                if trees is None:
+                    trees = self._check(self._library(booster, key, report), booster, text)
+                    self._verified[key] = trees
+                if identity:
+                    self._keys[identity] = key
         except Exception as exc:  # any failure leaves the booster serving
             logger.warning("Compiled trees unavailable, the booster serves: %s", exc)
             report(f"compiled trees unavailable: {exc}")

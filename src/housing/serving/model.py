@@ -154,14 +154,21 @@ class ServingModel:
 
     def compile_trees(self, compiler: TreeCompiler) -> None:
         """Start building native trees in the background (a LightGBM model on the fast
-        row path only); requests switch to them once they are verified."""
+        row path only); requests switch to them once they are verified. The callbacks
+        hold this model weakly: a reload that replaces it frees it at once."""
         if self.row_path != "fast":
             return
         transforms = [step for _, step in self.pipeline.steps[:-1]]
         by_row = [t.transform_row for t in transforms]
         by_matrix = [t.transform for t in transforms]
+        me = weakref.ref(self)
+        booster = self.trees
 
         def ready(trees: CompiledTrees) -> None:
+            model = me()
+            if model is None:
+                return
+
             def predict_row(row: Sequence[float]) -> float:
                 for transform in by_row:
                     row = transform(row)
@@ -173,17 +180,18 @@ class ServingModel:
                 return trees.predict(X)
 
             # one reference each: a request sees the old or the new path, both exact
-            self._predict_row, self._predict = predict_row, predict
-            self.trees = f"compiled trees ({trees.path.name})"
-            logger.info("%s version %s: trees compiled, %s", self.name, self.version, trees.path)
-
-        booster = self.trees
+            model._predict_row, model._predict = predict_row, predict
+            model.trees = f"compiled trees ({trees.path.name})"
+            logger.info("%s version %s: trees compiled, %s", model.name, model.version, trees.path)
 
         def report(status: str) -> None:
-            self.trees = f"{booster}; {status}"
+            model = me()
+            if model is not None:
+                model.trees = f"{booster}; {status}"
 
         report("compiled trees in preparation")
-        compiler.start(self.pipeline[-1].booster_, ready, report)
+        identity = (self.name, self.version, self.run_id) if self.run_id else None
+        compiler.start(self.pipeline[-1].booster_, ready, report, identity)
 
     @classmethod
     def from_champion(cls, champion: dict[str, Any], compiler: TreeCompiler | None = None) -> ServingModel:
