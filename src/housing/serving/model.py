@@ -114,8 +114,10 @@ def _fast_row(pipeline: Pipeline, predict: Callable[[np.ndarray, int], np.ndarra
 
 @dataclass
 class ServingModel:
-    """An immutable snapshot: requests take one reference and use it to the end, so a
-    hot swap never serves half of one model and half of another."""
+    """One registry version, immutable in what it answers: requests take one reference
+    and use it to the end, so a hot swap never serves half of one model and half of
+    another. Only how its trees are walked may change (booster, then compiled), never
+    the numbers."""
 
     name: str
     version: int
@@ -131,7 +133,6 @@ class ServingModel:
     row_path: str = field(init=False, default="matrix")  # "fast": features by row + single-row trees
     explainer: Any = field(init=False, repr=False, default=None)
     explainer_error: str | None = field(init=False, default=None)
-
     trees: str = field(init=False, default="")  # what walks the trees now, for GET /model
 
     def __post_init__(self) -> None:
