@@ -88,6 +88,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
     parser.add_argument("--env", default=None)
+    parser.add_argument("--batch-rows", type=int, default=0, help="profile /predict/batch with N houses")
     parser.add_argument("--stacks", type=int, default=0, help="show the N commonest stacks of each bucket")
     args = parser.parse_args()
     for tool in ("wrk", "py-spy"):
@@ -95,8 +96,12 @@ def main() -> int:
             print(f"{tool} not found (apt-get install wrk; pip install py-spy)", file=sys.stderr)
             return 2
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
-    house = pd.read_csv(ROOT / "data" / "01_raw" / "california_housing.csv")[list(FEATURES)].iloc[0]
-    body = json.dumps(house.to_dict())
+    houses = pd.read_csv(ROOT / "data" / "01_raw" / "california_housing.csv")[list(FEATURES)]
+    if args.batch_rows:
+        path = "/predict/batch"
+        body = json.dumps({"houses": houses.sample(args.batch_rows, random_state=0).to_dict("records")})
+    else:
+        path, body = "/predict", json.dumps(houses.iloc[0].to_dict())
     with tempfile.TemporaryDirectory(prefix="housing-profile-") as tmp:
         workdir = Path(tmp)
         port = free_port()
@@ -117,10 +122,10 @@ def main() -> int:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base + "/ready", process)
             print(f"trees: {wait_trees(base)}")
-            wrk(base + "/predict", body, args.connections, 3, workdir)  # warm-up
+            wrk(base + path, body, args.connections, 3, workdir)  # warm-up
             load = subprocess.Popen(
                 ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration + 2}s", "--latency"]
-                + ["-s", str(workdir / "post.lua"), base + "/predict"],
+                + ["-s", str(workdir / "post.lua"), base + path],
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -135,7 +140,7 @@ def main() -> int:
     total = loop.total()
     wall_us = 1e6 / per_second
     print(
-        f"\n/predict at c={args.connections}: {per_second:.0f} req/s, so {wall_us:.0f} µs of the event "
+        f"\n{path} at c={args.connections}: {per_second:.0f} req/s, so {wall_us:.0f} µs of the event "
         f"loop's wall time per request; {total} samples of the loop thread\n"
     )
     print("| where | share | µs per request |")

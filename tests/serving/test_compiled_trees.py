@@ -3,6 +3,7 @@ booster, cached by the trees, and never in the way when they cannot be built."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -77,9 +78,15 @@ def test_a_library_that_answers_differently_is_refused(fitted_models, tmp_path):
     import tl2cgen  # noqa: PLC0415
     import treelite  # noqa: PLC0415
 
+    from housing.serving import compiled  # noqa: PLC0415
+
     booster = fitted_models[1][-1].booster_
-    library = tmp_path / f"trees-{cache_key(model_text(booster))}.so"
-    tl2cgen.export_lib(treelite.frontend.from_lightgbm(booster), toolchain="gcc", libpath=str(library))
+    source = tmp_path / "c"
+    tl2cgen.generate_c_code(treelite.frontend.from_lightgbm(booster), source, params={"quantize": 1})
+    with (source / "main.c").open("a") as main:
+        main.write(compiled._PREDICT_BATCH)  # the batch entry point, the tests left in
+    built = tl2cgen.create_shared("gcc", source)
+    shutil.move(built, tmp_path / f"trees-{cache_key(model_text(booster))}.so")
     model = compiled_model(fitted_models[1], tmp_path)
     status = settled(model)
     assert "compiled trees unavailable" in status and "differs from the booster" in status

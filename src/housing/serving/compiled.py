@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,9 @@ def cache_key(text: str) -> str:
     import tl2cgen  # noqa: PLC0415
 
     digest = hashlib.sha256(text.encode())
-    digest.update(f"tl2cgen {tl2cgen.__version__} quantize units={_UNITS} without missing tests".encode())
+    digest.update(
+        f"tl2cgen {tl2cgen.__version__} quantize units={_UNITS} without missing tests, predict_batch".encode()
+    )
     return digest.hexdigest()[:24]
 
 
@@ -75,23 +78,24 @@ def _iterations(booster: Any) -> int:
 
 
 class CompiledTrees:
-    """A built library: one row through its ``predict`` by ctypes, batches through
-    tl2cgen's predictor (its own threads)."""
+    """A built library: one row through its ``predict`` and a batch through its
+    ``predict_batch``, by ctypes (which lets go of the interpreter during the call), the
+    batch split over ``threads`` threads."""
 
     def __init__(self, path: Path, n_features: int, threads: int) -> None:
-        import tl2cgen  # noqa: PLC0415
-
         self.path = path
         self._lib = ctypes.CDLL(str(path))
         if self._lib.get_num_feature() != n_features:
             raise ValueError(f"{path} takes {self._lib.get_num_feature()} features, the model {n_features}")
         self._predict = self._lib.predict
         self._predict.restype = None
+        self._predict_batch = self._lib.predict_batch
+        self._predict_batch.restype = None
+        self._predict_batch.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_void_p]
         # union Entry {int missing; double fvalue; int qvalue;}: a double per feature
         self._row = ctypes.c_double * n_features
-        self._batch = tl2cgen.Predictor(str(path), nthread=threads)
-        self._batch_lock = threading.Lock()  # one batch at a time on tl2cgen's own threads
-        self._dmatrix = tl2cgen.DMatrix
+        self._threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(self._threads - 1) if self._threads > 1 else None
 
     def predict_row(self, features: Sequence[float]) -> float:
         out = ctypes.c_double(0.0)  # predict() adds each tree's leaf to it
@@ -99,9 +103,21 @@ class CompiledTrees:
         return out.value
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
-        matrix = self._dmatrix(np.ascontiguousarray(Z, dtype=np.float64))
-        with self._batch_lock:
-            return self._batch.predict(matrix).reshape(-1)
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        out = np.empty(len(Z))
+        bounds = np.linspace(0, len(Z), self._threads + 1, dtype=int)
+        chunks = [(Z[a:b], out[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+        def run(chunk: tuple[np.ndarray, np.ndarray]) -> None:
+            rows, into = chunk
+            self._predict_batch(rows.ctypes.data, len(rows), into.ctypes.data)
+
+        others = [self._pool.submit(run, chunk) for chunk in chunks[1:]] if self._pool else []
+        if chunks:
+            run(chunks[0])
+        for done in others:
+            done.result()
+        return out
 
 
 def _thresholds(text: str, n_features: int) -> list[list[float]]:
@@ -270,6 +286,22 @@ class TreeCompiler:
 _MISSING_TEST = re.compile(r"data\[(?:\d+|i)\]\.missing != -1")
 
 
+# Rows of a C-contiguous float64 matrix through the same ``predict`` one row uses (so the
+# same numbers), with no Python between rows: a caller splits a batch over threads.
+_PREDICT_BATCH = """
+void predict_batch(const double* rows, long long n_rows, double* out) {
+  const int n_features = get_num_feature();
+  union Entry data[n_features];
+  for (long long i = 0; i < n_rows; ++i) {
+    for (int j = 0; j < n_features; ++j) data[j].fvalue = rows[i * n_features + j];
+    double result = 0.0;
+    predict(data, 0, &result);
+    out[i] = result;
+  }
+}
+"""
+
+
 def build_library(model_file: Path, library: Path, compiler: str, jobs: int) -> None:
     """treelite -> C (without missing-value tests) -> ``library``, written whole or not at all."""
     import tl2cgen  # noqa: PLC0415
@@ -287,6 +319,8 @@ def build_library(model_file: Path, library: Path, compiler: str, jobs: int) -> 
             raise RuntimeError(
                 f"tl2cgen {tl2cgen.__version__} wrote no missing-value test to remove: unknown code"
             )
+        with (Path(source) / "main.c").open("a") as main:
+            main.write(_PREDICT_BATCH)
         built = tl2cgen.create_shared(compiler, source, nthread=jobs, long_build_time_warning=False)
         partial = library.with_name(f".{library.name}.{os.getpid()}.tmp")
         try:
