@@ -157,3 +157,35 @@ def test_closing_commits_what_is_queued(tmp_path):
     with reader.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar() == 5
     reader.dispose()
+
+
+def test_the_write_ahead_log_is_checkpointed_off_the_requests_path(tmp_path):
+    """SQLite's autocheckpoint is off (it ran inside the commit of whichever request
+    crossed 1,000 pages); the log's own checkpointer copies the WAL into the database
+    file every 50 commits, on its own thread, while answers go out."""
+    path = tmp_path / "log.db"
+    log = PredictionLog(f"sqlite:///{path}")
+    record = {"batch_id": None, "model_name": "m", "model_version": 1, **{f: 1.0 for f in FEATURES}}
+
+    async def write(n: int) -> None:
+        for i in range(n):
+            await log.record_async(
+                [{**record, "request_id": f"r{i}", "created_at": now_iso(), "prediction": 1.0}]
+            )
+
+    try:
+        asyncio.run(write(120))
+        with log.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        deadline = time.monotonic() + WAIT_S
+        in_file = 0
+        while in_file < 100 and time.monotonic() < deadline:
+            # the database file alone, without its WAL: only what was checkpointed
+            copy = tmp_path / "copy.db"
+            copy.write_bytes(path.read_bytes())
+            with sqlite3.connect(copy) as db:
+                in_file = db.execute("SELECT count(*) FROM predictions").fetchone()[0]
+            time.sleep(0.05)
+        assert in_file >= 100, f"only {in_file} of 120 rows reached the database file"
+    finally:
+        log.close()

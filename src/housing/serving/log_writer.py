@@ -63,8 +63,10 @@ class LogWriter:
         expected: type[Exception],
         max_queue: int = 10_000,
         max_commit_rows: int = 10_000,
+        after: Callable[[], None] | None = None,
     ):
         self.commit, self.expected = commit, expected
+        self.after = after  # upkeep once a group is answered (no request waits for it)
         self.max_queue = max_queue  # requests waiting (a batch counts once)
         self.max_commit_rows = max_commit_rows  # rows per transaction (one item is never split)
         self._queue: deque[_Item] = deque()
@@ -123,6 +125,11 @@ class LogWriter:
                 failure = None if error is None else kind(error)
                 with contextlib.suppress(RuntimeError):  # that request's loop has closed
                     item.loop.call_soon_threadsafe(_settle, item.future, failure)
+            if self.after is not None and error is None:
+                try:
+                    self.after()
+                except Exception:
+                    logger.warning("Prediction-log upkeep failed", exc_info=True)
 
     def close(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then stop (blocking: call it off the event loop)."""
