@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serving import free_port, wait_ready, wrk  # noqa: E402
+from serving import free_port, wait_ready, wait_trees, wrk  # noqa: E402
 
 from housing.pipelines.data_processing.features import FEATURES  # noqa: E402
 
@@ -49,6 +49,7 @@ def measure(log_uri: str, body: str, duration: int, workdir: Path) -> dict:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/ready", process)
+        wait_trees(base)  # measured on the trees that serve for the model's lifetime
         httpx.post(base + "/predict", content=body, headers={"content-type": "application/json"}, timeout=30)
         return {c: wrk(base + "/predict", body, c, duration, workdir) for c in (1, 16)}
     finally:
