@@ -50,7 +50,9 @@ BUCKETS = [
 IDLE = "idle: the loop waiting for the next request"
 # the innermost frame when the event loop waits (uvloop waits in C, under Runner.run)
 # (and where other threads wait for work: a condition, an event, a queue)
-_WAITING = re.compile(r"^(Runner\.run|run_forever|run_until_complete|select|_run_once) \(|^\w+\.wait \(.*threading\.py|^(\w+\.)?get \(.*queue\.py")
+_WAITING = re.compile(
+    r"^(Runner\.run|run_forever|run_until_complete|select|_run_once) \(|^\w+\.wait \(.*threading\.py|^(\w+\.)?get \(.*queue\.py"
+)
 
 
 def bucket(stack: list[str]) -> str:

@@ -20,7 +20,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,58 +30,31 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from serving import ROOT, api_command, free_port, stop_server, wait_ready  # noqa: E402
+
+from housing.serving.schemas import House  # noqa: E402
+
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-HOUSE = {
-    "MedInc": 8.3252,
-    "HouseAge": 41.0,
-    "AveRooms": 6.984127,
-    "AveBedrms": 1.02381,
-    "Population": 322.0,
-    "AveOccup": 2.555556,
-    "Latitude": 37.88,
-    "Longitude": -122.23,
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+HOUSE = House.model_config["json_schema_extra"]["examples"][0]  # the documented example
 
 
 @contextmanager
 def api(project: Path, env_name: str | None, extra_env: dict[str, str]):
-    """``python -m housing.serving`` on a free port, ready; stopped on exit."""
+    """``housing serve`` on a free port, ready; stopped on exit."""
     port = free_port()
-    command = [sys.executable, "-m", "housing.serving", "--port", str(port), "--project-path", str(project)]
-    if env_name:
-        command += ["--env", env_name]
     process = subprocess.Popen(
-        command, env={**os.environ, **extra_env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        api_command(port, env_name, project),
+        env={**os.environ, **extra_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the API exited with {process.returncode} before it was ready")
-            if time.monotonic() > deadline:
-                raise TimeoutError("the API was not ready within 180 s")
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/ready", process)
         yield url, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop_server(process)
 
 
 def wrk(url: str, connections: int, duration: int, workdir: Path) -> dict:

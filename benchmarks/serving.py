@@ -77,10 +77,20 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> Non
     raise TimeoutError(f"{url} not ready within {timeout} s")
 
 
-def api_command(port: int, env: str | None) -> list[str]:
-    """Our API: one uvicorn worker on 127.0.0.1, serving this project's champion."""
+def api_command(port: int, env: str | None, project: Path = ROOT) -> list[str]:
+    """Our API: one uvicorn worker on 127.0.0.1, serving the project's champion."""
     command = [sys.executable, "-m", "housing", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return command + ["--project-path", str(ROOT)] + (["--env", env] if env else [])
+    return command + ["--project-path", str(project)] + (["--env", env] if env else [])
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM (a clean shutdown drains the log writer), SIGKILL after 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def wait_trees(base: str, timeout: float = 1800) -> str:

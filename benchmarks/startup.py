@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,13 +23,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from serving import ROOT, api_command, free_port, stop_server  # noqa: E402
 
 
 def resident_mb(pid: int) -> float:
@@ -54,9 +48,7 @@ def first_200(url: str, process: subprocess.Popen, started: float, timeout: floa
 
 def one_run(project: Path, env_name: str | None, reloads: int, workdir: Path) -> dict:
     port, token = free_port(), secrets.token_urlsafe(24)
-    command = [sys.executable, "-m", "housing.serving", "--port", str(port), "--project-path", str(project)]
-    if env_name:
-        command += ["--env", env_name]
+    command = api_command(port, env_name, project)
     extra = {
         "HOUSING_ADMIN_TOKEN": token,
         "HOUSING_PREDICTION_LOG_URI": f"sqlite:///{workdir / f'predictions-{port}.db'}",
@@ -79,12 +71,7 @@ def one_run(project: Path, env_name: str | None, reloads: int, workdir: Path) ->
             answer.raise_for_status()
             rss_reloads.append(resident_mb(process.pid))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop_server(process)
     return {"health": health, "ready": ready, "rss_ready": rss_ready, "rss_reloads": rss_reloads}
 
 
