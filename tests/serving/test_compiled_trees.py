@@ -78,13 +78,13 @@ def test_a_library_that_answers_differently_is_refused(fitted_models, tmp_path):
     import tl2cgen  # noqa: PLC0415
     import treelite  # noqa: PLC0415
 
-    from housing.serving import compiled  # noqa: PLC0415
+    from housing.serving import tree_build  # noqa: PLC0415
 
     booster = fitted_models[1][-1].booster_
     source = tmp_path / "c"
     tl2cgen.generate_c_code(treelite.frontend.from_lightgbm(booster), source, params={"quantize": 1})
     with (source / "main.c").open("a") as main:
-        main.write(compiled._PREDICT_BATCH)  # the batch entry point, the tests left in
+        main.write(tree_build._PREDICT_BATCH)  # the batch entry point, the tests left in
     built = tl2cgen.create_shared("gcc", source)
     shutil.move(built, tmp_path / f"trees-{cache_key(model_text(booster))}.so")
     model = compiled_model(fitted_models[1], tmp_path)
@@ -96,7 +96,7 @@ def test_building_by_hand_fails_in_one_line(tmp_path):
     model = tmp_path / "model.txt"
     model.write_text("not a LightGBM model")
     done = subprocess.run(
-        [sys.executable, "-m", "housing.serving.compiled", str(model), str(tmp_path / "x.so")],
+        [sys.executable, "-m", "housing.serving.tree_build", str(model), str(tmp_path / "x.so")],
         check=False,
         capture_output=True,
         text=True,

@@ -10,22 +10,18 @@ after it answered exactly as the booster on rows that sit on every split thresho
 reload, another replica with the same cache, or a restart finds the library ready. No
 compiler, a failed build or a mismatch: the booster keeps serving and ``status`` says why.
 
-    python -m housing.serving.compiled MODEL.txt LIB.so [--compiler gcc] [--jobs 1]
-
-builds one library by hand (it is what the child process runs).
+The build itself (code generation, its fixes, the compiler) is ``tree_build.py``, which
+the child process runs.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import fcntl
 import hashlib
 import logging
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,11 +34,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-logger = logging.getLogger(__name__)
+from housing.serving.tree_build import CODEGEN
 
-# translation units the trees are split into: the compiler builds them in parallel and
-# a few-thousand-tree model stays within a compiler's memory
-_UNITS = 8
+logger = logging.getLogger(__name__)
 
 
 class CompiledTreesSettings(BaseModel):
@@ -67,9 +61,7 @@ def cache_key(text: str) -> str:
     import tl2cgen  # noqa: PLC0415
 
     digest = hashlib.sha256(text.encode())
-    digest.update(
-        f"tl2cgen {tl2cgen.__version__} quantize units={_UNITS} without missing tests, predict_batch".encode()
-    )
+    digest.update(f"tl2cgen {tl2cgen.__version__} {CODEGEN}".encode())
     return digest.hexdigest()[:24]
 
 
@@ -263,7 +255,7 @@ class TreeCompiler:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it
                 if library.exists():
                     return
-                command = [sys.executable, "-m", "housing.serving.compiled", str(model), str(library)]
+                command = [sys.executable, "-m", "housing.serving.tree_build", str(model), str(library)]
                 command += ["--compiler", self.settings.compiler, "--jobs", str(self.settings.jobs)]
                 done = subprocess.run(
                     command,
@@ -276,75 +268,3 @@ class TreeCompiler:
                 if done.returncode != 0:
                     lines = (done.stderr or done.stdout).strip().splitlines()
                     raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
-
-
-# tl2cgen marks an absent value by writing -1 over the low 32 bits of the double
-# (``union Entry {int missing; double fvalue;}``), so a present value whose low bits are
-# all ones (1 row in ~500 here: RoomsPerPerson = 2.5454545454545454...) was taken for a
-# missing one. The API never sends a missing value (NaN is refused), so every test for
-# one is dropped from the generated code.
-_MISSING_TEST = re.compile(r"data\[(?:\d+|i)\]\.missing != -1")
-
-
-# Rows of a C-contiguous float64 matrix through the same ``predict`` one row uses (so the
-# same numbers), with no Python between rows: a caller splits a batch over threads.
-_PREDICT_BATCH = """
-void predict_batch(const double* rows, long long n_rows, double* out) {
-  const int n_features = get_num_feature();
-  union Entry data[n_features];
-  for (long long i = 0; i < n_rows; ++i) {
-    for (int j = 0; j < n_features; ++j) data[j].fvalue = rows[i * n_features + j];
-    double result = 0.0;
-    predict(data, 0, &result);
-    out[i] = result;
-  }
-}
-"""
-
-
-def build_library(model_file: Path, library: Path, compiler: str, jobs: int) -> None:
-    """treelite -> C (without missing-value tests) -> ``library``, written whole or not at all."""
-    import tl2cgen  # noqa: PLC0415
-    import treelite  # noqa: PLC0415
-
-    model = treelite.frontend.load_lightgbm_model(str(model_file))
-    with tempfile.TemporaryDirectory(prefix="housing-trees-c-") as source:
-        tl2cgen.generate_c_code(model, source, params={"parallel_comp": _UNITS, "quantize": 1})
-        found = 0
-        for path in Path(source).glob("*.c"):
-            code, n = _MISSING_TEST.subn("1", path.read_text())
-            path.write_text(code)
-            found += n
-        if not found:
-            raise RuntimeError(
-                f"tl2cgen {tl2cgen.__version__} wrote no missing-value test to remove: unknown code"
-            )
-        with (Path(source) / "main.c").open("a") as main:
-            main.write(_PREDICT_BATCH)
-        built = tl2cgen.create_shared(compiler, source, nthread=jobs, long_build_time_warning=False)
-        partial = library.with_name(f".{library.name}.{os.getpid()}.tmp")
-        try:
-            shutil.move(built, partial)
-            os.replace(partial, library)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Compile a LightGBM model file to a shared library.")
-    parser.add_argument("model", type=Path, help="LightGBM text model (Booster.save_model)")
-    parser.add_argument("library", type=Path, help="the .so to write")
-    parser.add_argument("--compiler", default="gcc")
-    parser.add_argument("--jobs", type=int, default=1)
-    args = parser.parse_args(argv)
-    try:
-        build_library(args.model, args.library, args.compiler, args.jobs)
-    except Exception as exc:  # one line for the parent's status, no traceback
-        sys.stderr.write(f"building {args.library.name} failed: {type(exc).__name__}: {exc}\n")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
