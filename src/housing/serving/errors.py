@@ -31,7 +31,7 @@ async def log_unavailable(_request: Request, exc: LogUnavailable) -> JSONRespons
 async def validation_failed(_request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 (field in ``loc``, rule in ``type``/``msg``), made always
     serialisable: a NaN input would otherwise turn the 422 into a 500."""
-    return JSONResponse({"detail": [_json_safe(error) for error in jsonable_encoder(exc.errors())]}, 422)
+    return JSONResponse({"detail": jsonable_encoder([_json_safe(error) for error in exc.errors()])}, 422)
 
 
 def _json_safe(error: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +45,8 @@ def _json_safe(error: dict[str, Any]) -> dict[str, Any]:
         return value
 
     error = dict(error)
-    if isinstance(error.get("input"), dict | list):
-        error.pop("input")  # the client sent it; echoing a 10,000-house batch helps nobody
+    if isinstance(error.get("input"), dict | list | bytes):
+        # the client sent it: echoing a 10,000-house batch helps nobody, and a body that
+        # is not UTF-8 would not even encode
+        error.pop("input")
     return clean(error)
