@@ -33,18 +33,26 @@ logger = logging.getLogger(__name__)
 _METRIC_TAGS = ("test_rmse", "test_mae", "test_r2", "cv_rmse")
 
 
+def _through(steps: list[Callable], trees: Callable) -> Callable:
+    """``trees`` after the feature steps, without ``Pipeline``'s per-call overhead; the
+    arguments after the first (a thread count) go to ``trees``."""
+
+    def run(x, *args):
+        for step in steps:
+            x = step(x)
+        return trees(x, *args)
+
+    return run
+
+
 def _fast_predict(pipeline: Pipeline) -> Callable[[np.ndarray, int], np.ndarray]:
-    transforms = [step.transform for _, step in pipeline.steps[:-1]]  # no Pipeline overhead
     estimator = pipeline[-1]
     booster = getattr(estimator, "booster_", None)
     if booster is not None:
-
-        def predict(X: np.ndarray, threads: int) -> np.ndarray:
-            for transform in transforms:
-                X = transform(X)
-            return booster.predict(X, num_threads=threads)
-
-        return predict
+        return _through(
+            [step.transform for _, step in pipeline.steps[:-1]],
+            lambda Z, threads: booster.predict(Z, num_threads=threads),
+        )
     if hasattr(estimator, "n_jobs"):
         estimator.n_jobs = 1  # a joblib pool per request costs more than a small forest
     return lambda X, _threads: pipeline.predict(X)
@@ -94,21 +102,15 @@ class SingleRowBooster:
         return out.value
 
 
-def _fast_row(pipeline: Pipeline, predict: Callable[[np.ndarray, int], np.ndarray]) -> Callable | None:
+def _fast_row(pipeline: Pipeline) -> Callable | None:
     """One raw row -> one price by plain floats and LightGBM's single-row path, when every
     step has one (``None`` otherwise: the matrix path on a one-row matrix)."""
     transforms = [step for _, step in pipeline.steps[:-1]]
     booster = getattr(pipeline[-1], "booster_", None)
     if booster is not None and all(hasattr(t, "transform_row") for t in transforms):
-        rows = [t.transform_row for t in transforms]
-        trees = SingleRowBooster(booster, booster.num_feature())
-
-        def predict_row(row: Sequence[float]) -> float:
-            for transform in rows:
-                row = transform(row)
-            return trees(row)
-
-        return predict_row
+        return _through(
+            [t.transform_row for t in transforms], SingleRowBooster(booster, booster.num_feature())
+        )
     return None
 
 
@@ -137,7 +139,7 @@ class ServingModel:
 
     def __post_init__(self) -> None:
         self._predict = _fast_predict(self.pipeline)
-        fast = _fast_row(self.pipeline, self._predict)
+        fast = _fast_row(self.pipeline)
         self.row_path = "fast" if fast else "matrix"
         self._predict_row = fast or (
             lambda row: float(self._predict(np.array([row], dtype=np.float64), 1)[0])
@@ -169,19 +171,9 @@ class ServingModel:
             model = me()
             if model is None:
                 return
-
-            def predict_row(row: Sequence[float]) -> float:
-                for transform in by_row:
-                    row = transform(row)
-                return trees.predict_row(row)
-
-            def predict(X: np.ndarray, _threads: int) -> np.ndarray:
-                for transform in by_matrix:
-                    X = transform(X)
-                return trees.predict(X)
-
             # one reference each: a request sees the old or the new path, both exact
-            model._predict_row, model._predict = predict_row, predict
+            model._predict_row = _through(by_row, trees.predict_row)
+            model._predict = _through(by_matrix, lambda Z, _threads: trees.predict(Z))
             model.trees = f"compiled trees ({trees.path.name})"
             logger.info("%s version %s: trees compiled, %s", model.name, model.version, trees.path)
 
