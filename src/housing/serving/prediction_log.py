@@ -95,6 +95,9 @@ class PredictionLog:
         url = database_url(uri, SETTING)
         self.uri = uri
         self.is_sqlite = is_sqlite(url)
+        self._checkpointer: threading.Thread | None = None  # SQLite, with the writer
+        self._checkpoint_due, self._closing = threading.Event(), False
+        self._commits_since_checkpoint = 0
         if self.is_sqlite and url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(uri, SETTING, **(pool or {}))
@@ -106,7 +109,7 @@ class PredictionLog:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
                 cursor.execute("PRAGMA busy_timeout=10000")
-                if getattr(self, "_checkpointer", None) is not None:
+                if self._checkpointer is not None:
                     # the writer's checkpointer does it (checkpoint()), not whichever
                     # request's commit crosses 1,000 pages: that was the p99 at c=1
                     cursor.execute("PRAGMA wal_autocheckpoint=0")
@@ -128,9 +131,6 @@ class PredictionLog:
         # have them spin on SQLITE_BUSY
         self._writing = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
         self.writer: LogWriter | None = None  # the API's group-commit thread (start_writer)
-        self._checkpointer: threading.Thread | None = None  # SQLite, with the writer
-        self._checkpoint_due, self._closing = threading.Event(), False
-        self._commits_since_checkpoint = 0
         self.problem: str | None = None  # why the last write failed, until one succeeds
 
     @contextlib.contextmanager
