@@ -15,8 +15,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serving import free_port, wait_ready, wait_trees, wrk  # noqa: E402
+from serving import api_command, free_port, start_server, stop_server, wait_ready, wait_trees, wrk  # noqa: E402
 
 from housing.pipelines.data_processing.features import FEATURES  # noqa: E402
 
@@ -41,11 +39,7 @@ def measure(log_uri: str, body: str, duration: int, workdir: Path) -> dict:
         "KEDRO_DISABLE_TELEMETRY": "true",
         "HOUSING_PREDICTION_LOG_URI": log_uri,
     }
-    command = [sys.executable, "-m", "housing", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--project-path", str(ROOT)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    process = start_server(api_command(port, None), env)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/ready", process)
@@ -53,8 +47,7 @@ def measure(log_uri: str, body: str, duration: int, workdir: Path) -> dict:
         httpx.post(base + "/predict", content=body, headers={"content-type": "application/json"}, timeout=30)
         return {c: wrk(base + "/predict", body, c, duration, workdir) for c in (1, 16)}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_server(process)
 
 
 def main() -> int:

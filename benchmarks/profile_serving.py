@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving import ROOT, api_command, free_port, wait_ready, wait_trees, wrk  # noqa: E402
+from serving import ROOT, api_command, free_port, start_server, stop_server, wait_ready, wait_trees, wrk  # noqa: E402
 
 from housing.pipelines.data_processing.features import FEATURES  # noqa: E402
 
@@ -114,13 +113,7 @@ def main() -> int:
             "KEDRO_DISABLE_TELEMETRY": "true",
             "HOUSING_PREDICTION_LOG_URI": f"sqlite:///{workdir / 'log.db'}",
         }
-        process = subprocess.Popen(
-            api_command(port, args.env),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        process = start_server(api_command(port, args.env), env)
         try:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base + "/ready", process)
@@ -136,8 +129,7 @@ def main() -> int:
             threads = profile(process.pid, args.duration, args.rate, workdir / "samples.txt", stacks)
             out, _ = load.communicate(timeout=args.duration + 60)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+            stop_server(process)
     per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     loop = max(threads.values(), key=lambda c: c.total())  # the event loop: the busiest thread
     total = loop.total()

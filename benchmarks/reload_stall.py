@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving import ROOT, api_command, free_port, stop_server, wait_ready  # noqa: E402
+from serving import ROOT, api_command, free_port, start_server, stop_server, wait_ready  # noqa: E402
 
 from housing.serving.schemas import House  # noqa: E402
 
@@ -43,12 +43,7 @@ HOUSE = House.model_config["json_schema_extra"]["examples"][0]  # the documented
 def api(project: Path, env_name: str | None, extra_env: dict[str, str]):
     """``housing serve`` on a free port, ready; stopped on exit."""
     port = free_port()
-    process = subprocess.Popen(
-        api_command(port, env_name, project),
-        env={**os.environ, **extra_env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_server(api_command(port, env_name, project), {**os.environ, **extra_env})
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(f"{url}/ready", process)

@@ -83,13 +83,20 @@ def api_command(port: int, env: str | None, project: Path = ROOT) -> list[str]:
     return command + ["--project-path", str(project)] + (["--env", env] if env else [])
 
 
+def start_server(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A server in its own process group (``stop_server`` stops it and its children), quiet."""
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
 def stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM (a clean shutdown drains the log writer), SIGKILL after 30 s."""
-    process.terminate()
+    """SIGTERM to the group (a clean shutdown drains the log writer), SIGKILL after 30 s."""
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 
 
@@ -329,13 +336,7 @@ def main() -> int:
             "floor": ("/ready", "/predict", None),
         }
         for name in ("ours", "mlflow", "floor"):  # one at a time: no server steals another's cores
-            process = subprocess.Popen(
-                commands[name],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            process = start_server(commands[name], env)
             try:
                 base = f"http://127.0.0.1:{ports[name]}"
                 ready, single, many = paths[name]
@@ -358,8 +359,7 @@ def main() -> int:
                 if name == "ours":  # SHAP for one house, beside /predict
                     results[name]["explain"] = wrk(base + "/explain", single_body, 1, args.duration, workdir)
             finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
+                stop_server(process)
 
     report(results, args.batch_rows, args.duration)
     with tempfile.TemporaryDirectory(prefix="housing-serve-costs-") as tmp:

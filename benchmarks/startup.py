@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving import ROOT, api_command, free_port, stop_server  # noqa: E402
+from serving import ROOT, api_command, free_port, start_server, stop_server  # noqa: E402
 
 
 def resident_mb(pid: int) -> float:
@@ -56,9 +56,7 @@ def one_run(project: Path, env_name: str | None, reloads: int, workdir: Path) ->
     }
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env={**os.environ, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = start_server(command, {**os.environ, **extra})
     try:
         health = first_200(f"{url}/health", process, started)
         ready = first_200(f"{url}/ready", process, started)
