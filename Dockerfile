@@ -44,8 +44,8 @@ ENV VIRTUAL_ENV=/opt/venv \
 RUN useradd --create-home --uid 1000 --user-group housing
 
 # a C compiler: the API compiles the champion's trees to native code in the background
-# (serving.yml compiled_trees: ~3x faster a row, ~5x a batch); without one the LightGBM
-# booster serves. Versions come with the base image's Debian release.
+# (serving.yml compiled_trees: about 5x faster); without one the LightGBM booster
+# serves. Versions come with the base image's Debian release.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \

@@ -1,14 +1,14 @@
 """The champion's LightGBM trees as native code: treelite reads the booster, tl2cgen writes
 C, the system's C compiler builds a shared library.
 
-Why: the trees are most of a request (a 2,785-tree champion: ~100 µs of LightGBM per row,
-~170 µs per row in batches) and compiled code walks them about 3x faster for one row and
-5x for batches. Why like this: compiling takes minutes, so it never happens on the request
-path. A model starts on its booster; a child process (niced, bounded in time) builds the
-library into a cache keyed by the trees themselves, and the model switches to it only
-after it answered exactly as the booster on rows that sit on every split threshold. A
-reload, another replica with the same cache, or a restart finds the library ready. No
-compiler, a failed build or a mismatch: the booster keeps serving and ``status`` says why.
+Why: the trees are most of a request, and compiled code walks them about 5x faster, for
+one row and for batches (``python benchmarks/serving.py`` prints both paths). Why like
+this: compiling takes minutes, so it never happens on the request path. A model starts
+on its booster; a child process (niced, bounded in time) builds the library into a cache
+keyed by the trees themselves, and the model switches to it only after it answered
+exactly as the booster on rows that sit on every split threshold. A reload, another
+replica with the same cache, or a restart finds the library ready. No compiler, a failed
+build or a mismatch: the booster keeps serving and ``GET /model`` (``trees``) says why.
 
 The build itself (code generation, its fixes, the compiler) is ``tree_build.py``, which
 the child process runs.

@@ -26,7 +26,7 @@ CODEGEN = f"quantize units={_UNITS} without missing tests, predict_batch"
 
 # tl2cgen marks an absent value by writing -1 over the low 32 bits of the double
 # (``union Entry {int missing; double fvalue;}``), so a present value whose low bits are
-# all ones (1 row in ~500 here: RoomsPerPerson = 2.5454545454545454...) was taken for a
+# all ones (rows of this data do: RoomsPerPerson = 2.5454545454545454...) was taken for a
 # missing one. The API never sends a missing value (NaN is refused), so every test for
 # one is dropped from the generated code.
 _MISSING_TEST = re.compile(r"data\[(?:\d+|i)\]\.missing != -1")
