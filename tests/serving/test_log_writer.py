@@ -11,13 +11,14 @@ import asyncio
 import sqlite3
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
 from housing.pipelines.data_processing.features import FEATURES
-from housing.serving.prediction_log import LogUnavailable, PredictionLog, now_iso
+from housing.serving.prediction_log import LogUnavailable, PredictionLog, now_iso, request_ids
 from tests.serving.conftest import HOUSE
 
 WAIT_S = 30  # every wait below is bounded
@@ -189,3 +190,19 @@ def test_the_write_ahead_log_is_checkpointed_off_the_requests_path(tmp_path):
         assert in_file >= 100, f"only {in_file} of 120 rows reached the database file"
     finally:
         log.close()
+
+
+def test_request_ids_are_uuid7_in_time_order_and_unique():
+    """The log's primary key appends: a batch's ids are consecutive, later calls sort
+    after earlier ones (by their millisecond), and none repeats."""
+    first = request_ids(1000)
+    time.sleep(0.002)  # the next millisecond
+    later = request_ids(3)
+    for value in first + later:
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant, parsed.hex) == (7, uuid.RFC_4122, value)
+    assert first == sorted(first) and max(first) < min(later)
+    assert [int(v, 16) for v in first] == list(range(int(first[0], 16), int(first[0], 16) + 1000))
+    stamp = uuid.UUID(later[0]).int >> 80
+    assert abs(stamp - time.time_ns() // 1_000_000) < 60_000  # the Unix time in ms
+    assert len({v for _ in range(200) for v in request_ids(50)}) == 200 * 50

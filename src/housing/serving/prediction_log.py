@@ -13,7 +13,9 @@ event loop.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,23 @@ class FeedbackConflict(ValueError):
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+_VARIANT = 0b10 << 62  # RFC 9562's variant bits, over the low 64 bits
+
+
+def request_ids(n: int = 1) -> list[str]:
+    """``n`` request ids as UUIDv7 (RFC 9562) in hex: the Unix time in milliseconds,
+    then random bits, and for a batch consecutive values (the standard's counter method).
+
+    Why not uuid4: the id is the log's primary key, and random keys land on random pages
+    of its index, so a commit rewrites about a page per row: a 1,000-row batch took 26 ms
+    once the log held 200,000 rows, against 5.5 ms for ids in time order, which append
+    (``python benchmarks/log_commit.py``). They stay unguessable (74 random bits per
+    request or per batch) and unique across replicas."""
+    head = (time.time_ns() // 1_000_000) << 16 | 0x7000 | secrets.randbits(12)
+    start = secrets.randbits(62) % ((1 << 62) - n)  # room for the counter
+    return [f"{head:016x}{_VARIANT | low:016x}" for low in range(start, start + n)]
 
 
 def prediction_table(name: str, metadata: sa.MetaData) -> sa.Table:

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -19,7 +16,7 @@ from housing.explainer import group_contributions
 from housing.serving.deps import ModelDep, ServingDep
 from housing.serving.errors import BODY_ERRORS, NOT_READY_RESPONSE
 from housing.serving.model import ServingModel
-from housing.serving.prediction_log import now_iso
+from housing.serving.prediction_log import now_iso, request_ids
 from housing.serving.schemas import (
     Batch,
     BatchResponse,
@@ -43,7 +40,7 @@ def log_record(
     request_id: str | None = None,
 ) -> dict:
     return {
-        "request_id": request_id or uuid.uuid4().hex,
+        "request_id": request_id or request_ids()[0],
         "batch_id": batch_id,
         "created_at": created,
         "model_name": model.name,
@@ -131,10 +128,8 @@ async def predict_batch(request: Request, model: ModelDep, serving: ServingDep) 
             "(serving.max_batch_rows); split the batch",
         )
     rows = [house.row() for house in batch.houses]
-    batch_id, created = uuid.uuid4().hex, now_iso()
-    # random 128-bit ids as uuid4 gives, from one system call instead of one per row
-    hexes = os.urandom(16 * len(rows)).hex()
-    ids = [hexes[i : i + 32] for i in range(0, len(hexes), 32)]
+    batch_id, *ids = request_ids(len(rows) + 1)
+    created = now_iso()
 
     def work() -> list[dict]:
         values = model.predict(np.array(rows), serving.config.batch_threads).tolist()
