@@ -58,7 +58,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="housing-log-commit-") as tmp:
         for name, ids in (("time-ordered (request_ids)", request_ids), ("random (uuid4)", random_ids)):
             results[name] = commits(ids, args.batches, args.rows, Path(tmp) / f"{name.split()[0]}.db")
-    heads = [f"rows {i * stretch * args.rows:,}-{min((i + 1) * stretch, args.batches) * args.rows:,}" for i in range(3)]
+    heads = [
+        f"rows {i * stretch * args.rows:,}-{min((i + 1) * stretch, args.batches) * args.rows:,}"
+        for i in range(3)
+    ]
     print(f"\nmedian ms per commit of {args.rows:,} rows, by how many rows the log held\n")
     print("| ids | " + " | ".join(heads) + " |")
     print("| --- |" + " --- |" * len(heads))

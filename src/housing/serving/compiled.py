@@ -35,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from housing.serving.tree_build import CODEGEN
+from housing.serving.tree_tables import TablesUnsupported, TreeTables, build_kernel, encode, split_rows
 
 logger = logging.getLogger(__name__)
 
@@ -95,21 +96,12 @@ class CompiledTrees:
         return out.value
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
-        Z = np.ascontiguousarray(Z, dtype=np.float64)
-        out = np.empty(len(Z))
-        bounds = np.linspace(0, len(Z), self._threads + 1, dtype=int)
-        chunks = [(Z[a:b], out[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-
-        def run(chunk: tuple[np.ndarray, np.ndarray]) -> None:
-            rows, into = chunk
-            self._predict_batch(rows.ctypes.data, len(rows), into.ctypes.data)
-
-        others = [self._pool.submit(run, chunk) for chunk in chunks[1:]] if self._pool else []
-        if chunks:
-            run(chunks[0])
-        for done in others:
-            done.result()
-        return out
+        return split_rows(
+            Z,
+            self._pool,
+            self._threads,
+            lambda rows, into: self._predict_batch(rows.ctypes.data, len(rows), into.ctypes.data),
+        )
 
 
 def _thresholds(text: str, n_features: int) -> list[list[float]]:
@@ -143,6 +135,15 @@ def threshold_rows(text: str, n_features: int, n: int = 2_000, seed: int = 0) ->
     return rows
 
 
+def _same_answers(predict: Callable[[np.ndarray], np.ndarray], booster: Any, text: str, what: object) -> None:
+    """``ValueError`` unless ``predict`` answers as the booster, to 1e-9, on rows that sit
+    on every split threshold."""
+    rows = threshold_rows(text, booster.num_feature())
+    worst = float(np.abs(predict(rows) - booster.predict(rows, num_threads=1)).max())
+    if worst > 1e-9:
+        raise ValueError(f"{what} differs from the booster by up to {worst:.3g}: not used")
+
+
 def _release_free_memory() -> None:
     """Hand freed heap pages back to the system (glibc ``malloc_trim``). The model text
     is tens of MB, allocated and freed on each load; glibc keeps such freed memory in the
@@ -153,7 +154,9 @@ def _release_free_memory() -> None:
 
 class TreeCompiler:
     """Builds (or finds) the library for the served model in the background and hands it
-    to ``on_ready`` once it answers as the booster does.
+    to ``on_ready`` once it answers as the booster does. First, in a second or so, the
+    model's tree tables (tree_tables.py) go to ``on_tables`` for batches, checked the same
+    way (or the reason they cannot serve, as a string).
 
     One worker thread for the process and one pending model: a reload replaces the model
     waiting for its trees, so a burst of reloads never queues models (and their memory)
@@ -165,6 +168,7 @@ class TreeCompiler:
         self.settings = settings
         self.threads = threads
         self._verified: dict[str, CompiledTrees] = {}  # cache key -> checked library
+        self._tables: dict[str, TreeTables | str] = {}  # cache key -> checked tables, or why not
         self._keys: dict[tuple, str] = {}  # registry identity -> cache key
         self._changed = threading.Condition()
         self._pending: tuple | None = None
@@ -177,11 +181,12 @@ class TreeCompiler:
         on_ready: Callable[[CompiledTrees], None],
         report: Callable[[str], None],
         identity: tuple | None = None,
+        on_tables: Callable[[TreeTables | str], None] | None = None,
     ) -> None:
-        """Returns at once; the worker reports progress and hands the library over.
-        ``identity`` (name, version, run id) names immutable trees."""
+        """Returns at once; the worker reports progress and hands the tables and the
+        library over. ``identity`` (name, version, run id) names immutable trees."""
         with self._changed:
-            self._pending = (booster, on_ready, report, identity)
+            self._pending = (booster, on_ready, report, identity, on_tables)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="compile-trees", daemon=True)
                 self._worker.start()
@@ -206,24 +211,43 @@ class TreeCompiler:
                     self._busy = False
                     self._changed.notify_all()
 
-    def _run(self, booster: Any, on_ready, report, identity: tuple | None) -> None:
+    def _run(self, booster: Any, on_ready, report, identity: tuple | None, on_tables) -> None:
         try:
             key = self._keys.get(identity) if identity else None
-            trees = self._verified.get(key) if key else None
-            if trees is None:
+            text = None
+            if key is None:
                 text = model_text(booster)
-                key = cache_key(text)
-                trees = self._verified.get(key)
-                if trees is None:
-                    trees = self._check(self._library(booster, key, report), booster, text)
-                    self._verified[key] = trees
+                key = cache_key(text)  # the trees themselves: safe to remember at once
                 if identity:
                     self._keys[identity] = key
+            if on_tables is not None:
+                on_tables(self._tables_for(key, booster, text))
+            trees = self._verified.get(key)
+            if trees is None:
+                text = text or model_text(booster)
+                trees = self._check(self._library(booster, key, report), booster, text)
+                self._verified[key] = trees
         except Exception as exc:  # any failure leaves the booster serving
             logger.warning("Compiled trees unavailable, the booster serves: %s", exc)
             report(f"compiled trees unavailable: {exc}")
             return
         on_ready(trees)
+
+    def _tables_for(self, key: str, booster: Any, text: str | None) -> TreeTables | str:
+        found = self._tables.get(key)
+        if found is None:
+            try:
+                kernel = build_kernel(
+                    self.settings.compiler, Path(self.settings.cache_dir), self.settings.timeout_seconds
+                )
+                text = text or model_text(booster)
+                found = TreeTables(kernel, encode(text), self.threads)
+                _same_answers(found.predict, booster, text, found)
+            except (TablesUnsupported, RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+                logger.warning("Tree tables unavailable for batches: %s", exc)
+                found = f"tree tables unavailable: {exc}"
+            self._tables[key] = found
+        return found
 
     def _library(self, booster: Any, key: str, report: Callable[[str], None]) -> Path:
         cache = Path(self.settings.cache_dir)
@@ -236,13 +260,13 @@ class TreeCompiler:
 
     def _check(self, library: Path, booster: Any, text: str) -> CompiledTrees:
         trees = CompiledTrees(library, booster.num_feature(), self.threads)
-        rows = threshold_rows(text, booster.num_feature())
-        expected = booster.predict(rows, num_threads=1)
-        got = np.array([trees.predict_row(row) for row in rows.tolist()])
-        batch = trees.predict(rows)
-        worst = float(max(np.abs(got - expected).max(), np.abs(batch - expected).max()))
-        if worst > 1e-9:
-            raise ValueError(f"{library.name} differs from the booster by up to {worst:.3g}: not used")
+        _same_answers(
+            lambda rows: np.array([trees.predict_row(row) for row in rows.tolist()]),
+            booster,
+            text,
+            library.name,
+        )
+        _same_answers(trees.predict, booster, text, library.name)
         return trees
 
     def _build(self, booster: Any, library: Path) -> None:

@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from housing.explainer import Explainer
 from housing.pipelines.data_processing.features import FEATURES
 from housing.serving.compiled import CompiledTrees, TreeCompiler
+from housing.serving.tree_tables import TreeTables
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class ServingModel:
     explainer: Any = field(init=False, repr=False, default=None)
     explainer_error: str | None = field(init=False, default=None)
     trees: str = field(init=False, default="")  # what walks the trees now, for GET /model
+    _batch_tables: bool = field(init=False, default=False, repr=False)  # batches by tree tables
 
     def __post_init__(self) -> None:
         self._predict = _fast_predict(self.pipeline)
@@ -157,34 +159,52 @@ class ServingModel:
 
     def compile_trees(self, compiler: TreeCompiler) -> None:
         """Start building native trees in the background (a LightGBM model on the fast
-        row path only); requests switch to them once they are verified. The callbacks
-        hold this model weakly: a reload that replaces it frees it at once."""
+        row path only): batches switch to the tree tables within a second or so, single
+        rows to the compiled library once it is built, each only after answering exactly
+        as the booster. The callbacks hold this model weakly: a reload that replaces it
+        frees it at once."""
         if self.row_path != "fast":
             return
         transforms = [step for _, step in self.pipeline.steps[:-1]]
         by_row = [t.transform_row for t in transforms]
         by_matrix = [t.transform for t in transforms]
         me = weakref.ref(self)
-        booster = self.trees
+        status = {"rows": self.trees, "batches": ""}
+
+        def show(**parts: str) -> ServingModel | None:
+            model = me()
+            if model is not None:
+                status.update(parts)
+                model.trees = "; ".join(part for part in status.values() if part)
+            return model
+
+        def tables(found: TreeTables | str) -> None:
+            if isinstance(found, str):  # why not: batches take the compiled library
+                show(batches=f"batches: {found}")
+            elif model := show(batches=f"batches by {found!r}"):
+                model._predict = _through(by_matrix, lambda Z, _threads: found.predict(Z))
+                model._batch_tables = True
 
         def ready(trees: CompiledTrees) -> None:
-            model = me()
+            model = show(rows=f"compiled trees ({trees.path.name})")
             if model is None:
                 return
             # one reference each: a request sees the old or the new path, both exact
             model._predict_row = _through(by_row, trees.predict_row)
-            model._predict = _through(by_matrix, lambda Z, _threads: trees.predict(Z))
-            model.trees = f"compiled trees ({trees.path.name})"
+            if not model._batch_tables:
+                model._predict = _through(by_matrix, lambda Z, _threads: trees.predict(Z))
             logger.info("%s version %s: trees compiled, %s", model.name, model.version, trees.path)
 
-        def report(status: str) -> None:
-            model = me()
-            if model is not None:
-                model.trees = f"{booster}; {status}"
-
-        report("compiled trees in preparation")
+        booster = self.trees
+        show(rows=f"{booster}; compiled trees in preparation")
         identity = (self.name, self.version, self.run_id) if self.run_id else None
-        compiler.start(self.pipeline[-1].booster_, ready, report, identity)
+        compiler.start(
+            self.pipeline[-1].booster_,
+            ready,
+            lambda note: show(rows=f"{booster}; {note}"),
+            identity,
+            on_tables=tables,
+        )
 
     @classmethod
     def from_champion(cls, champion: dict[str, Any], compiler: TreeCompiler | None = None) -> ServingModel:

@@ -1,0 +1,173 @@
+"""Tree tables: batches through a generic kernel, exactly the booster's answers (bit for
+bit), on either kernel (AVX-512 VBMI or portable), and out of the way for models they
+cannot hold."""
+
+from __future__ import annotations
+
+import subprocess
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from housing.pipelines.data_processing.features import FEATURES
+from housing.serving import tree_tables
+from housing.serving.compiled import CompiledTreesSettings, TreeCompiler, model_text, threshold_rows
+from housing.serving.model import ServingModel
+from housing.serving.tree_tables import TablesUnsupported, TreeTables, build_kernel, encode
+from tests.serving.test_compiled_trees import compiled_model, settled
+
+PORTABLE = ["-O3", "-march=native", "-mno-avx512vbmi", "-shared", "-fPIC"]
+
+
+@pytest.fixture(scope="module", params=["native", "portable"])
+def kernel(request, tmp_path_factory):
+    """The kernel as this machine builds it, and without VBMI (the other code path; on a
+    CPU without VBMI both are the portable one)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "portable":
+            patch.setattr(tree_tables, "FLAGS", PORTABLE)
+        return build_kernel("gcc", tmp_path_factory.mktemp("kernel"), timeout=120)
+
+
+def booster_and_rows(fitted_models, raw_housing):
+    pipeline = fitted_models[1]
+    booster = pipeline[-1].booster_
+    Z = pipeline[0].transform(raw_housing.loc[:, list(FEATURES)].to_numpy())
+    return booster, Z
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 63, 64, 65, 1000, None])
+def test_tables_answer_bit_for_bit_as_the_booster(kernel, fitted_models, raw_housing, rows):
+    """Every row of the data (and batch sizes around the kernel's blocks of 8 and 64)."""
+    booster, Z = booster_and_rows(fitted_models, raw_housing)
+    Z = Z[:rows]
+    tables = TreeTables(kernel, encode(model_text(booster)), threads=2)
+    assert np.array_equal(tables.predict(Z), booster.predict(Z, num_threads=1))
+
+
+def test_tables_are_exact_on_and_around_every_threshold(kernel, fitted_models):
+    booster = fitted_models[1][-1].booster_
+    text = model_text(booster)
+    rows = threshold_rows(text, booster.num_feature(), n=5_000)
+    rows[::7, 3] = np.nan  # LightGBM reads a missing value as 0.0 on these splits
+    assert np.array_equal(TreeTables(kernel, encode(text), 1).predict(rows), booster.predict(rows))
+
+
+def test_a_batch_walks_the_tables_and_one_row_the_compiled_library(fitted_models, tmp_path, raw_housing):
+    model = compiled_model(fitted_models[1], tmp_path)
+    status = settled(model)
+    assert status.startswith("compiled trees (") and "; batches by tree tables (60 trees, " in status
+    X = raw_housing.loc[:, list(FEATURES)].to_numpy()
+    assert np.array_equal(model.predict(X, 2), fitted_models[1].predict(X))
+
+
+def test_trees_with_a_single_leaf(kernel):
+    """Boosting that finds no split leaves one-leaf trees; the tables sum them like any."""
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    booster = lgb.train({"verbose": -1, "min_data_in_leaf": 500}, lgb.Dataset(X, X[:, 0]), num_boost_round=3)
+    assert booster.dump_model()["tree_info"][0]["num_leaves"] == 1
+    tables = TreeTables(kernel, encode(model_text(booster)), 1)
+    assert np.array_equal(tables.predict(X), booster.predict(X))
+
+
+def test_trees_with_more_than_64_splits(kernel):
+    """Up to 64 splits a tree's decisions fit one 64-bit word (the VBMI walk); larger
+    trees (the search space goes to 127 leaves) are walked by comparing ranks."""
+    booster = _booster(num_leaves=120, min_data_in_leaf=2, rounds=8)
+    assert max(t["num_leaves"] for t in booster.dump_model()["tree_info"]) > 65
+    X = np.random.default_rng(3).normal(size=(3_000, 4))
+    tables = TreeTables(kernel, encode(model_text(booster)), 2)
+    assert np.array_equal(tables.predict(X), booster.predict(X))
+
+
+def test_rows_of_the_wrong_width_are_refused(kernel, fitted_models):
+    tables = TreeTables(kernel, encode(model_text(fitted_models[1][-1].booster_)), 1)
+    with pytest.raises(ValueError, match="rows of 33 features expected, got shape \\(2, 8\\)"):
+        tables.predict(np.zeros((2, 8)))
+
+
+def _booster(**params) -> lgb.Booster:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2_000, 4))
+    y = X[:, 0] + X[:, 1] + X[:, 2]
+    if params.pop("nan", False):
+        X[::10, 1] = np.nan  # a feature with missing values gets splits that route them
+    rounds = params.pop("rounds", 5)
+    return lgb.train({"verbose": -1, **params}, lgb.Dataset(X, y), num_boost_round=rounds)
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"nan": True}, "tree \\d+ has categorical or missing-value splits"),
+        ({"categorical": [3], "max_cat_to_onehot": 1}, "tree \\d+ has categorical or missing-value splits"),
+        ({"num_leaves": 200, "min_data_in_leaf": 2}, "tree 0 has \\d+ leaves \\(the tables hold 128\\)"),
+        ({"max_bin": 1023, "num_leaves": 100, "min_data_in_leaf": 2, "rounds": 40}, "\\d+ thresholds on one"),
+        ({"linear_tree": True}, "tree 0 is a linear tree"),
+    ],
+)
+def test_models_the_tables_cannot_hold_are_refused_with_the_reason(params, reason):
+    if params.get("categorical"):
+        rng = np.random.default_rng(2)
+        X = rng.integers(0, 20, size=(2_000, 4)).astype(float)
+        booster = lgb.train(
+            {"verbose": -1, "max_cat_to_onehot": 1, "min_data_per_group": 5, "cat_smooth": 1},
+            lgb.Dataset(X, X[:, 3] % 3 + X[:, 0], categorical_feature=[3]),
+            num_boost_round=3,
+        )
+    else:
+        booster = _booster(**params)
+    with pytest.raises(TablesUnsupported, match=reason):
+        encode(model_text(booster))
+
+
+def test_a_model_without_tables_batches_through_the_compiled_library(fitted_models, tmp_path, monkeypatch):
+    def unsupported(_text):
+        raise TablesUnsupported("tree 3 has categorical or missing-value splits")
+
+    monkeypatch.setattr("housing.serving.compiled.encode", unsupported)
+    model = compiled_model(fitted_models[1], tmp_path)
+    status = settled(model)
+    assert status.startswith("compiled trees (")
+    assert status.endswith("batches: tree tables unavailable: tree 3 has categorical or missing-value splits")
+    X = np.random.default_rng(0).uniform(1, 5, size=(50, len(FEATURES)))
+    X[:, 6], X[:, 7] = 37.5, -121.0
+    np.testing.assert_allclose(model.predict(X, 2), fitted_models[1].predict(X), rtol=0, atol=1e-9)
+
+
+def test_tables_that_answer_differently_are_refused(fitted_models, tmp_path, monkeypatch):
+    def off_by_a_cent(text):
+        tables = encode(text)
+        tables.leaf[0, 0] += 0.01
+        return tables
+
+    monkeypatch.setattr("housing.serving.compiled.encode", off_by_a_cent)
+    status = settled(compiled_model(fitted_models[1], tmp_path))
+    assert "batches: tree tables unavailable: tree tables (60 trees" in status
+    assert "differs from the booster by up to 0.01" in status
+
+
+def test_the_kernel_is_built_once_per_machine_and_a_failed_build_says_why(tmp_path, monkeypatch):
+    first = build_kernel("gcc", tmp_path, 120)
+
+    def no_compiler(*_args, **_kwargs):
+        raise AssertionError("compiled again although the cache holds the kernel")
+
+    monkeypatch.setattr(subprocess, "run", no_compiler)
+    assert build_kernel("gcc", tmp_path, 120) == first
+    monkeypatch.undo()
+    monkeypatch.setattr(tree_tables, "SOURCE", "tree_kernel.c")
+    monkeypatch.setattr(tree_tables, "FLAGS", [*tree_tables.FLAGS, "-Werror=this-is-no-flag"])
+    with pytest.raises(RuntimeError, match="gcc failed on tree_kernel.c"):
+        build_kernel("gcc", tmp_path, 120)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock") == [first.name]
+
+
+def test_without_a_compiler_batches_fall_back_and_say_why(fitted_models, tmp_path):
+    model = ServingModel("m", 1, "champion", fitted_models[1], explain_rows=False)
+    model.compile_trees(
+        TreeCompiler(CompiledTreesSettings(cache_dir=str(tmp_path), compiler="no-such-cc"), 2)
+    )
+    status = settled(model)
+    assert "batches: tree tables unavailable:" in status and "no-such-cc" in status
