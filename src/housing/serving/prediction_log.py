@@ -13,9 +13,11 @@ event loop.
 from __future__ import annotations
 
 import contextlib
+import operator
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -145,7 +147,7 @@ class PredictionLog:
         except DatabaseError:
             self.engine.dispose()
             raise
-        self._insert = self.table.insert()
+        self._statements: dict[tuple[str, ...], tuple[str, Callable[[dict], tuple]]] = {}
         # SQLite has one writer at a time: queue in-process writers here rather than
         # have them spin on SQLITE_BUSY
         self._writing = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
@@ -166,9 +168,32 @@ class PredictionLog:
         self.problem = None
 
     def record(self, rows: list[dict[str, Any]]) -> None:
-        """Commit the rows (one transaction) before the caller answers."""
+        """Commit the rows (one transaction) before the caller answers. They go to the
+        driver's ``executemany`` as tuples: SQLAlchemy's own per-row parameter handling
+        cost more than SQLite's inserts (1,000 rows: 5.7 ms against 2.5 ms)."""
         with self._available(), self._writing, self.engine.begin() as conn:
-            conn.execute(self._insert, rows)
+            if rows:
+                sql, values = self._statement(tuple(rows[0]))
+                conn.exec_driver_sql(sql, [values(row) for row in rows])
+
+    def _statement(self, keys: tuple[str, ...]) -> tuple[str, Callable[[dict], tuple]]:
+        """The INSERT for rows with these keys, in the driver's parameter style, and what
+        turns a row into its values (cached: rows come with the same keys)."""
+        found = self._statements.get(keys)
+        if found is None:
+            unknown = [key for key in keys if key not in self.table.c]
+            if unknown:
+                raise ValueError(f"{unknown} are not columns of the prediction log {self.table.name!r}")
+            quote = self.engine.dialect.identifier_preparer
+            marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+            sql = (
+                f"INSERT INTO {quote.format_table(self.table)} ({', '.join(quote.quote(k) for k in keys)}) "
+                f"VALUES ({', '.join([marker] * len(keys))})"
+            )
+            getter = operator.itemgetter(*keys)
+            found = sql, (getter if len(keys) > 1 else lambda row: (getter(row),))
+            self._statements[keys] = found
+        return found
 
     def start_writer(self, max_queue: int = 10_000, max_commit_rows: int = 10_000) -> None:
         """The API's way in: :meth:`record_async` queues for one thread that commits
