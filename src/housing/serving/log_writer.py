@@ -38,7 +38,7 @@ class WriterClosed(RuntimeError):
 
 @dataclass
 class _Item:
-    rows: list[dict[str, Any]]
+    rows: list[Any]
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
 
@@ -59,7 +59,7 @@ class LogWriter:
 
     def __init__(
         self,
-        commit: Callable[[list[dict[str, Any]]], None],
+        commit: Callable[[list[Any]], None],
         expected: type[Exception],
         max_queue: int = 10_000,
         max_commit_rows: int = 10_000,
@@ -75,8 +75,13 @@ class LogWriter:
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()
 
-    async def write(self, rows: list[dict[str, Any]]) -> None:
+    async def write(self, rows: list[Any]) -> None:
         """Queue the rows and wait until the transaction that holds them has committed."""
+        await self.submit(rows)
+
+    def submit(self, rows: list[Any]) -> asyncio.Future:
+        """Queue the rows now (the writer may start on them at once); the future is done
+        when their transaction has committed. Call it from the event loop."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._ready:
@@ -89,7 +94,7 @@ class LogWriter:
                 )
             self._queue.append(_Item(rows, future, loop))
             self._ready.notify()
-        await future
+        return future
 
     def queued(self) -> int:
         return len(self._queue)

@@ -11,11 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from housing.contract import FEATURES
 from housing.explainer import group_contributions
 from housing.serving.deps import ModelDep, ServingDep
 from housing.serving.errors import BODY_ERRORS, NOT_READY_RESPONSE
-from housing.serving.model import ServingModel
 from housing.serving.prediction_log import now_iso, request_ids
 from housing.serving.schemas import (
     Batch,
@@ -29,25 +27,6 @@ from housing.serving.schemas import (
 DOLLARS_PER_UNIT = 100_000
 
 router = APIRouter(tags=["predict"])
-
-
-def log_record(
-    model: ServingModel,
-    row: tuple[float, ...],
-    prediction: float,
-    created: str,
-    batch_id: str | None = None,
-    request_id: str | None = None,
-) -> dict:
-    return {
-        "request_id": request_id or request_ids()[0],
-        "batch_id": batch_id,
-        "created_at": created,
-        "model_name": model.name,
-        "model_version": model.version,
-        **dict(zip(FEATURES, row, strict=True)),
-        "prediction": prediction,
-    }
 
 
 def usd(value: float) -> float:
@@ -93,16 +72,17 @@ async def predict(request: Request, model: ModelDep, serving: ServingDep) -> Res
     row = _parse(House, await request.body()).row()
     # tens of µs, so it runs on the event loop (no thread hop)
     value = model.predict_row(row)
-    record = log_record(model, row, value, now_iso())
-    await serving.log.record_async([record])  # committed before we answer
-    serving.metrics.predictions.labels(str(model.version)).inc()
+    record = (request_ids()[0], None, now_iso(), model.name, model.version, *row, value)  # LOGGED order
+    committed = serving.log.submit([record])  # the answer is built while it commits
     answer = {
-        "request_id": record["request_id"],
+        "request_id": record[0],
         "prediction": value,
         "price_usd": usd(value),
         "model_name": model.name,
         "model_version": model.version,
     }
+    await committed  # answered only once logged
+    serving.metrics.predictions.labels(str(model.version)).inc()
     return Response(to_json(answer), media_type="application/json")
 
 
@@ -130,27 +110,27 @@ async def predict_batch(request: Request, model: ModelDep, serving: ServingDep) 
     rows = [house.row() for house in batch.houses]
     batch_id, *ids = request_ids(len(rows) + 1)
     created = now_iso()
+    name, version = model.name, model.version
 
-    def work() -> list[dict]:
+    def work() -> list[tuple]:
         values = model.predict(np.array(rows), serving.config.batch_threads).tolist()
-        return [
-            log_record(model, row, value, created, batch_id, request_id)
-            for row, value, request_id in zip(rows, values, ids, strict=True)
+        return [  # LOGGED order
+            (request_id, batch_id, created, name, version, *row, value)
+            for request_id, row, value in zip(ids, rows, values, strict=True)
         ]
 
     records = await run_in_threadpool(work)  # big batches stay off the event loop
-    await serving.log.record_async(records)  # committed before we answer
-    serving.metrics.predictions.labels(str(model.version)).inc(len(records))
+    committed = serving.log.submit(records)  # the answer is built while they commit
     body = {
         "batch_id": batch_id,
-        "model_name": model.name,
-        "model_version": model.version,
-        "predictions": [
-            {"request_id": r["request_id"], "prediction": r["prediction"], "price_usd": usd(r["prediction"])}
-            for r in records
-        ],
+        "model_name": name,
+        "model_version": version,
+        "predictions": [{"request_id": r[0], "prediction": r[-1], "price_usd": usd(r[-1])} for r in records],
     }
-    return Response(to_json(body), media_type="application/json")
+    payload = to_json(body)
+    await committed  # answered only once logged
+    serving.metrics.predictions.labels(str(version)).inc(len(records))
+    return Response(payload, media_type="application/json")
 
 
 @router.post(
