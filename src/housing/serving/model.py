@@ -182,7 +182,8 @@ class ServingModel:
             if isinstance(found, str):  # why not: batches take the compiled library
                 show(batches=f"batches: {found}")
             elif model := show(batches=f"batches by {found!r}"):
-                model._predict = _through(by_matrix, lambda Z, _threads: found.predict(Z))
+                features = _through(by_matrix, lambda Z: Z)
+                model._predict = lambda X, _threads: found.predict(X, features)
                 model._batch_tables = True
 
         def ready(trees: CompiledTrees) -> None:

@@ -235,13 +235,17 @@ class TreeTables:
     def __repr__(self) -> str:
         return f"tree tables ({len(self.tables.depth)} trees, {self.isa} kernel)"
 
-    def predict(self, Z: np.ndarray) -> np.ndarray:
-        if Z.ndim != 2 or Z.shape[1] != self.n_features:
-            raise ValueError(f"rows of {self.n_features} features expected, got shape {Z.shape}")
+    def predict(
+        self, X: np.ndarray, features: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Rows of the model's features; with ``features``, raw rows that it turns into
+        them, slice by slice on the same threads as the trees."""
         struct = ctypes.byref(self._struct)
-        return split_rows(
-            Z,
-            self._pool,
-            self._threads,
-            lambda rows, into: self._predict(struct, rows.ctypes.data, len(rows), into.ctypes.data),
-        )
+
+        def run(rows: np.ndarray, into: np.ndarray) -> None:
+            Z = np.ascontiguousarray(features(rows) if features else rows, dtype=np.float64)
+            if Z.ndim != 2 or Z.shape[1] != self.n_features:
+                raise ValueError(f"rows of {self.n_features} features expected, got shape {Z.shape}")
+            self._predict(struct, Z.ctypes.data, len(Z), into.ctypes.data)
+
+        return split_rows(X, self._pool, self._threads, run)
