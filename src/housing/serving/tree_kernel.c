@@ -6,11 +6,14 @@
  *  - each feature value becomes its rank among the model's thresholds for that feature
  *    (a binary search), so `value <= threshold` is `rank <= threshold's rank`, exactly,
  *    and a row is at most 64 bytes;
- *  - trees are walked tree by tree over blocks of rows, so a tree's tables stay in the
- *    L1 cache for the whole block, and 8 rows walk in lockstep with no branch per level
- *    (leaves point to themselves; the walk stops when all 8 rows sit on leaves);
+ *  - trees are taken one at a time over blocks of rows, so a tree's tables stay in the
+ *    L1 cache for the whole block;
  *  - with AVX-512 VBMI, one permute and one compare give all of a tree's split decisions
- *    for a row at once (one bit per node), and a level is a shift and a table load.
+ *    for a row at once (a bit per split), and for trees of up to 64 leaves QuickScorer's
+ *    rule finds the exit leaf with no walk at all: the leftmost leaf that no split it
+ *    lies left of sends the row right (8 leaves per test);
+ *  - larger trees, and CPUs without VBMI, walk 8 rows in lockstep with no branch per
+ *    level (leaves point to themselves; the walk stops when all 8 rows sit on leaves).
  * Built by the system's compiler for the machine it runs on (-march=native): without
  * VBMI the walk compares ranks itself, with the same answers.
  */
@@ -32,9 +35,10 @@ typedef struct {
     const uint8_t* feature;   /* [tree][NODES] a node's feature (leaves: 0) */
     const uint8_t* rank;      /* [tree][NODES] go right when the row's rank is above it (leaves: 255) */
     const uint8_t* child;     /* [tree][NODES][2] left, right (a leaf: itself twice) */
-    const double* leaf;       /* [tree][NODES / 2] by node - first_leaf */
+    const double* leaf;       /* [tree][NODES / 2] by node - first_leaf, leaves left to right */
     const uint8_t* first_leaf;/* [tree] nodes below it split, the others are leaves */
     const uint8_t* depth;     /* [tree] the longest path, in levels */
+    const uint64_t* left_of;  /* [tree][64] per leaf (trees of up to 64), the splits it lies left of */
 } tables_t;
 
 const char* kernel_isa(void) {
@@ -76,10 +80,30 @@ void predict(const tables_t* t, const double* rows, int64_t n_rows, double* out)
             const double* leaf = t->leaf + (size_t)k * (NODES / 2);
             const unsigned first_leaf = t->first_leaf[k], depth = t->depth[k];
 #ifdef __AVX512VBMI__
+            const __m512i features = _mm512_loadu_si512(feature), limits = _mm512_loadu_si512(rank);
+            if (first_leaf < 64) {
+                /* QuickScorer (Lucchese et al., SIGIR 2015): the exit leaf is the leftmost
+                 * leaf none of whose left-of splits sends the row right, 8 leaves a test */
+                const uint64_t* lo = t->left_of + (size_t)k * 64;
+                const __m512i l0 = _mm512_loadu_si512(lo), l1 = _mm512_loadu_si512(lo + 8),
+                              l2 = _mm512_loadu_si512(lo + 16), l3 = _mm512_loadu_si512(lo + 24),
+                              l4 = _mm512_loadu_si512(lo + 32), l5 = _mm512_loadu_si512(lo + 40),
+                              l6 = _mm512_loadu_si512(lo + 48), l7 = _mm512_loadu_si512(lo + 56);
+                const int wide = first_leaf >= 32;  /* more than 32 leaves */
+                for (int r = 0; r < rows_here; r++) {
+                    const __m512i mine = _mm512_permutexvar_epi8(features, _mm512_load_si512(ranks[r]));
+                    const __m512i right = _mm512_set1_epi64(
+                        (long long)_cvtmask64_u64(_mm512_cmpgt_epu8_mask(mine, limits)));
+#define QS_LEAVES(l, shift) ((uint64_t)_cvtmask8_u32(_mm512_testn_epi64_mask(right, l)) << (shift))
+                    uint64_t exits = QS_LEAVES(l0, 0) | QS_LEAVES(l1, 8) | QS_LEAVES(l2, 16) | QS_LEAVES(l3, 24);
+                    if (wide) exits |= QS_LEAVES(l4, 32) | QS_LEAVES(l5, 40) | QS_LEAVES(l6, 48) | QS_LEAVES(l7, 56);
+                    sum[r] += leaf[__builtin_ctzll(exits)];
+                }
+                continue;
+            }
             uint64_t goes_right[BLOCK];
             const int by_bits = first_leaf <= 64;  /* one 64-bit word holds every decision */
             if (by_bits) {
-                const __m512i features = _mm512_loadu_si512(feature), limits = _mm512_loadu_si512(rank);
                 for (int r = 0; r < rows_here; r++) {
                     __m512i mine = _mm512_permutexvar_epi8(features, _mm512_load_si512(ranks[r]));
                     goes_right[r] = _cvtmask64_u64(_mm512_cmpgt_epu8_mask(mine, limits));

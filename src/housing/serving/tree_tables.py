@@ -51,6 +51,7 @@ class Tables:
     leaf: np.ndarray  # float64 [trees, NODES // 2]
     first_leaf: np.ndarray  # uint8 [trees]
     depth: np.ndarray  # uint8 [trees]
+    left_of: np.ndarray  # uint64 [trees, 64] per leaf (up to 64 leaves), the splits it lies left of
 
 
 def _trees(text: str) -> tuple[int, list[dict[str, str]]]:
@@ -102,49 +103,70 @@ def encode(text: str) -> Tables:
     leaf = np.zeros((count, NODES // 2))
     first_leaf = np.zeros(count, np.uint8)
     depth = np.zeros(count, np.uint8)
+    # padding leaves: never before a real one (the leftmost leaf that qualifies wins)
+    left_of = np.full((count, 64), np.iinfo(np.uint64).max, np.uint64)
     for k, tree in enumerate(trees):
         leaves = int(tree["num_leaves"])
         if leaves > NODES // 2:
             raise TablesUnsupported(f"tree {k} has {leaves} leaves (the tables hold {NODES // 2})")
-        splits = leaves - 1  # splits are nodes 0..splits-1, leaf i is node splits + i
+        splits = leaves - 1  # splits are nodes 0..splits-1, then the leaves left to right
         first_leaf[k] = splits
-        leaf[k, :leaves] = [float(v) for v in tree["leaf_value"].split()]
+        values = [float(v) for v in tree["leaf_value"].split()]
         child[k, splits : splits + leaves] = np.arange(splits, splits + leaves)[:, None]
         if not splits:
+            leaf[k, 0], left_of[k, 0] = values[0], 0
             continue
-        features = _ints(tree, "split_feature")
         left, right = _ints(tree, "left_child"), _ints(tree, "right_child")
+        order = _leaves_in_order(left, right)
+        position = {number: i for i, (number, _, _) in enumerate(order)}
+        leaf[k, :leaves] = [values[number] for number, _, _ in order]
+        depth[k] = max(level for _, _, level in order)
+        if leaves <= 64:
+            left_of[k, :leaves] = [mask for _, mask, _ in order]
 
-        def node(c: int, splits: int = splits) -> int:  # LightGBM: leaf i is ~i
-            return c if c >= 0 else splits + ~c
+        def node(c: int, splits: int = splits, position: dict = position) -> int:  # LightGBM: leaf i is ~i
+            return c if c >= 0 else splits + position[~c]
 
+        features = _ints(tree, "split_feature")
         for i, value in enumerate(tree["threshold"].split()):
             feature[k, i] = features[i]
             rank[k, i] = rank_of[features[i]][float(value)]
             child[k, i] = node(left[i]), node(right[i])
-        depth[k] = _depth(left, right)
     offsets = np.zeros(n_features + 1, np.int32)
     offsets[1:] = np.cumsum([len(v) for v in ordered])
     thresholds = np.concatenate(ordered) if offsets[-1] else np.zeros(1)
-    return Tables(n_features, thresholds, offsets, feature, rank, child, leaf, first_leaf, depth)
+    return Tables(n_features, thresholds, offsets, feature, rank, child, leaf, first_leaf, depth, left_of)
 
 
-def _depth(left: list[int], right: list[int]) -> int:
-    deepest, stack = 0, [(0, 1)]
+def _leaves_in_order(left: list[int], right: list[int]) -> list[tuple[int, int, int]]:
+    """Each leaf, left to right: (LightGBM's number for it, a bit per split it lies left
+    of, its depth). QuickScorer's rule needs that order: the exit leaf is the leftmost
+    one none of whose left-of splits sends the row right."""
+    found, stack = [], [(0, 0, 0)]  # (child: a split, or ~leaf; left-of bits; depth)
     while stack:
-        at, level = stack.pop()
-        for c in (left[at], right[at]):
-            if c >= 0:
-                stack.append((c, level + 1))
-            else:
-                deepest = max(deepest, level)
-    return deepest
+        at, lefts, level = stack.pop()
+        if at < 0:
+            found.append((~at, lefts, level))
+            continue
+        stack.append((right[at], lefts, level + 1))
+        stack.append((left[at], lefts | 1 << at, level + 1))  # popped first
+    return found
 
 
 class _Struct(ctypes.Structure):
     _fields_ = [("n_features", ctypes.c_int32), ("n_trees", ctypes.c_int32)] + [
         (name, ctypes.c_void_p)
-        for name in ("thresholds", "offsets", "feature", "rank", "child", "leaf", "first_leaf", "depth")
+        for name in (
+            "thresholds",
+            "offsets",
+            "feature",
+            "rank",
+            "child",
+            "leaf",
+            "first_leaf",
+            "depth",
+            "left_of",
+        )
     ]
 
 
