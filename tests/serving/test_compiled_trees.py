@@ -114,6 +114,7 @@ def test_building_by_hand_fails_in_one_line(tmp_path):
         ({"jobs": "2"}, "'compiled_trees.jobs'"),
         ({"enabled": "yes"}, "'compiled_trees.enabled'"),
         ({"compiler": ""}, "'compiled_trees.compiler'"),
+        ({"tables": "yes"}, "'compiled_trees.tables'"),
         ({"cache": "x"}, "unknown key 'compiled_trees.cache'"),
     ],
 )

@@ -171,3 +171,13 @@ def test_without_a_compiler_batches_fall_back_and_say_why(fitted_models, tmp_pat
     )
     status = settled(model)
     assert "batches: tree tables unavailable:" in status and "no-such-cc" in status
+
+
+def test_tables_can_be_turned_off(fitted_models, tmp_path):
+    """``compiled_trees.tables: false``: batches go through the compiled library."""
+    model = compiled_model(fitted_models[1], tmp_path, tables=False)
+    status = settled(model)
+    assert status.startswith("compiled trees (") and "tables" not in status
+    X = np.random.default_rng(0).uniform(1, 5, size=(20, len(FEATURES)))
+    X[:, 6], X[:, 7] = 37.5, -121.0
+    np.testing.assert_allclose(model.predict(X, 2), fitted_models[1].predict(X), rtol=0, atol=1e-9)

@@ -48,6 +48,9 @@ class CompiledTreesSettings(BaseModel):
     cache_dir: str = "data/06_models/compiled_trees"
     compiler: str = Field("gcc", min_length=1, description="C compiler command (tl2cgen toolchain)")
     jobs: int = Field(1, ge=1, le=64, description="compiler processes at once")
+    tables: bool = Field(
+        True, description="batches by tree tables (tree_tables.py) where the model fits them"
+    )
     timeout_seconds: float = Field(1800, gt=0)
 
 
@@ -220,7 +223,7 @@ class TreeCompiler:
                 key = cache_key(text)  # the trees themselves: safe to remember at once
                 if identity:
                     self._keys[identity] = key
-            if on_tables is not None:
+            if on_tables is not None and self.settings.tables:
                 on_tables(self._tables_for(key, booster, text))
             trees = self._verified.get(key)
             if trees is None:
