@@ -206,3 +206,25 @@ def test_request_ids_are_uuid7_in_time_order_and_unique():
     stamp = uuid.UUID(later[0]).int >> 80
     assert abs(stamp - time.time_ns() // 1_000_000) < 60_000  # the Unix time in ms
     assert len({v for _ in range(200) for v in request_ids(50)}) == 200 * 50
+
+
+@pytest.mark.parametrize("count", [1, 64, 130])
+def test_tuple_rows_land_whole_across_multi_row_inserts(tmp_path, count):
+    """The API's rows (``LOGGED`` order) go in INSERTs of up to 64 rows each; every row
+    lands with its own values, and dict rows (by column name) still work."""
+    from housing.serving.prediction_log import LOGGED  # noqa: PLC0415
+
+    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}")
+    batch_id, *ids = request_ids(count + 1)
+    rows = [
+        (rid, batch_id, now_iso(), "m", 3, *[float(i)] * len(FEATURES), i / 10) for i, rid in enumerate(ids)
+    ]
+    log.record(rows)
+    log.record(
+        [dict(zip(LOGGED, (*rows[0][:1], None, *rows[0][2:]), strict=True)) | {"request_id": "by-name"}]
+    )
+    with log.engine.connect() as conn:
+        stored = conn.execute(sa.select(*log.table.c[: len(LOGGED)]).order_by(log.table.c.request_id)).all()
+    log.close()
+    assert [tuple(r) for r in stored if r.request_id != "by-name"] == rows
+    assert [r.batch_id for r in stored if r.request_id == "by-name"] == [None]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import operator
 import secrets
 import threading
@@ -59,15 +60,17 @@ def request_ids(n: int = 1) -> list[str]:
     then random bits, and for a batch consecutive values (the standard's counter method).
 
     Why not uuid4: the id is the log's primary key, and random keys land on random pages
-    of its index, so a commit rewrites about a page per row: a 1,000-row batch took 26 ms
-    once the log held 200,000 rows, against 5.5 ms for ids in time order, which append
-    (``python benchmarks/log_commit.py``). They stay unguessable (74 random bits per
-    request or per batch) and unique across replicas."""
+    of its index, so a commit rewrites about a page per row once the index outgrows the
+    cache; ids in time order append (``python benchmarks/log_commit.py``: a 1,000-row
+    commit on a log of 200,000 rows, 2 ms against 28 ms). They stay unguessable (74
+    random bits per request or per batch) and unique across replicas."""
     head = (time.time_ns() // 1_000_000) << 16 | 0x7000 | secrets.randbits(12)
     start = secrets.randbits(62) % ((1 << 62) - n)  # room for the counter
     return [f"{head:016x}{_VARIANT | low:016x}" for low in range(start, start + n)]
 
 
+# rows per INSERT statement: 64 x 14 parameters stay under the 999 of old SQLite builds
+_ROWS_PER_INSERT = 64
 # what the API writes for each prediction, in this order (``PredictionLog.record`` takes
 # rows as tuples of these, or as dicts by column name)
 LOGGED = ("request_id", "batch_id", "created_at", "model_name", "model_version", *FEATURES, "prediction")
@@ -154,6 +157,7 @@ class PredictionLog:
             self.engine.dispose()
             raise
         self._statements: dict[tuple[str, ...], tuple[str, Callable[[dict], tuple]]] = {}
+        self._multi_row: dict[int, str] = {}  # rows -> INSERT of that many rows
         # SQLite has one writer at a time: queue in-process writers here rather than
         # have them spin on SQLITE_BUSY
         self._writing = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
@@ -175,15 +179,28 @@ class PredictionLog:
 
     def record(self, rows: list[tuple] | list[dict[str, Any]]) -> None:
         """Commit the rows (one transaction) before the caller answers: tuples in
-        ``LOGGED`` order (the API's), or dicts by column name. They go to the driver's
-        ``executemany`` as tuples: SQLAlchemy's own per-row parameter handling cost more
-        than SQLite's inserts (1,000 rows: 5.7 ms against 2.5 ms)."""
+        ``LOGGED`` order (the API's), or dicts by column name. Both go to the driver
+        as plain SQL and tuples, without SQLAlchemy's per-row parameter handling."""
         with self._available(), self._writing, self.engine.begin() as conn:
             if rows and isinstance(rows[0], tuple):
-                conn.exec_driver_sql(self._statement(LOGGED)[0], rows)
+                # many rows per INSERT: one statement's work instead of one per row
+                for start in range(0, len(rows), _ROWS_PER_INSERT):
+                    part = rows[start : start + _ROWS_PER_INSERT]
+                    conn.exec_driver_sql(
+                        self._insert_rows(len(part)), tuple(itertools.chain.from_iterable(part))
+                    )
             elif rows:
                 sql, values = self._statement(tuple(rows[0]))
                 conn.exec_driver_sql(sql, [values(row) for row in rows])
+
+    def _insert_rows(self, count: int) -> str:
+        """``INSERT ... VALUES (...), (...)`` for ``count`` rows in ``LOGGED`` order."""
+        sql = self._multi_row.get(count)
+        if sql is None:
+            one, _ = self._statement(LOGGED)
+            head, _, values = one.partition(" VALUES ")
+            sql = self._multi_row[count] = f"{head} VALUES {', '.join([values] * count)}"
+        return sql
 
     def _statement(self, keys: tuple[str, ...]) -> tuple[str, Callable[[dict], tuple]]:
         """The INSERT for rows with these keys, in the driver's parameter style, and what
