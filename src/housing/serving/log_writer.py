@@ -77,11 +77,6 @@ class LogWriter:
 
     async def write(self, rows: list[Any]) -> None:
         """Queue the rows and wait until the transaction that holds them has committed."""
-        await self.submit(rows)
-
-    def submit(self, rows: list[Any]) -> asyncio.Future:
-        """Queue the rows now (the writer may start on them at once); the future is done
-        when their transaction has committed. Call it from the event loop."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._ready:
@@ -94,7 +89,7 @@ class LogWriter:
                 )
             self._queue.append(_Item(rows, future, loop))
             self._ready.notify()
-        return future
+        await future
 
     def queued(self) -> int:
         return len(self._queue)

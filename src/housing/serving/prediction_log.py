@@ -12,7 +12,6 @@ event loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import operator
@@ -241,16 +240,10 @@ class PredictionLog:
     async def record_async(self, rows: list[tuple] | list[dict[str, Any]]) -> None:
         """Return once the rows are committed, with the requests queued alongside them;
         :class:`LogUnavailable` if the commit failed or the queue is full."""
-        await self.submit(rows)
-
-    def submit(self, rows: list[tuple] | list[dict[str, Any]]) -> asyncio.Future:
-        """Hand the rows to the writer now and return what to await before answering, so
-        a request can build its answer while they commit (:meth:`record_async`, split).
-        :class:`LogUnavailable` at once when the queue is full or the API is closing."""
         if self.writer is None:
             self.start_writer()
         try:
-            return self.writer.submit(rows)
+            await self.writer.write(rows)
         except (QueueFull, WriterClosed) as exc:
             raise LogUnavailable(
                 f"the prediction log ({redact(self.uri)}, table {self.table.name!r}) is unavailable: {exc}"
