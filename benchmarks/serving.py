@@ -209,6 +209,20 @@ def in_process_costs(tracking: str, model_name: str, rows: pd.DataFrame, workdir
             times.append(time.perf_counter_ns() - start)
         return statistics.median(times) / 1e3
 
+    # and why a batch costs more in the server at c=1: between two batches the second
+    # core idles while the first parses, logs and answers, and this machine's cores come
+    # back slower from idle (the same batch, back to back and after a pause)
+    for pause in (0.0, 0.005, 0.02):
+        times = []
+        for _ in range(100):
+            time.sleep(pause)
+            start = time.perf_counter_ns()
+            tables.predict(many, 2)
+            times.append(time.perf_counter_ns() - start)
+        print(
+            f"  1,000 rows by tree tables after {pause * 1e3:.0f} ms idle: "
+            f"{statistics.median(times) / 1e6:.1f} ms (median of 100)"
+        )
     for model in (booster, compiled):
         warm = best_us(lambda m=model: m.predict_row(one), 1000)
         print(
