@@ -1,15 +1,17 @@
 """Batches through the champion's trees held as tables and walked by a small C kernel
-(``tree_kernel.c``): 2.5x faster than the compiled if-else code on 1,000 rows, and ready
-in about a second instead of minutes (``python benchmarks/serving.py`` prints both).
+(``tree_kernel.c``): about twice as fast as the compiled if-else code on 1,000 rows, and
+ready in about a second instead of minutes (``python benchmarks/serving.py`` prints both).
 
 The kernel knows no model: it is built once per machine (the system's compiler,
 ``-march=native``) and cached by its source and the CPU's flags. A model becomes tables
 here, in numpy: per feature its sorted thresholds, per tree its nodes as byte tables
-(feature, threshold rank, children) and its leaf values. The encoding is exact (a value
+(feature, threshold rank, children), its leaves left to right with their values, and
+per leaf the splits it lies left of (QuickScorer's masks). The encoding is exact (a value
 is compared through its rank among the thresholds, leaves are summed in tree order), and
 ``TreeCompiler`` still checks the tables against the booster before any batch uses them.
-Models the tables cannot hold (categorical or missing-value splits, more than 128 leaves
-or 64 features, more than 255 thresholds on a feature) say why and keep the other paths.
+Models the tables cannot hold (categorical or missing-value splits, linear trees, more
+than 128 leaves or 64 features, more than 255 thresholds on a feature) say why and keep
+the other paths.
 """
 
 from __future__ import annotations
