@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from housing.pipelines.data_processing.features import FEATURES  # noqa: E402
-from housing.serving.prediction_log import PredictionLog, now_iso, request_ids  # noqa: E402
+from housing.serving.log_table import now_iso, request_ids  # noqa: E402
+from housing.serving.prediction_log import PredictionLog  # noqa: E402
 
 
 def random_ids(n: int) -> list[str]:

@@ -32,7 +32,8 @@ from housing.pipelines.drift.nodes import detect_drift
 from housing.pipelines.retraining.gate import MOVED, TOO_FEW
 from housing.pipelines.retraining.nodes import labelled_production, retrain_candidates
 from housing.pipelines.retraining.selection import judge_challengers
-from housing.serving.prediction_log import PredictionLog, now_iso
+from housing.serving.log_table import now_iso
+from housing.serving.prediction_log import PredictionLog
 from housing.simulation.scenarios import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -157,8 +157,9 @@ def in_process_costs(tracking: str, model_name: str, rows: pd.DataFrame, workdir
     import mlflow  # noqa: PLC0415
 
     from housing.serving.compiled import CompiledTreesSettings, TreeCompiler  # noqa: PLC0415
+    from housing.serving.log_table import now_iso  # noqa: PLC0415
     from housing.serving.model import ServingModel  # noqa: PLC0415
-    from housing.serving.prediction_log import PredictionLog, now_iso  # noqa: PLC0415
+    from housing.serving.prediction_log import PredictionLog  # noqa: PLC0415
 
     mlflow.set_tracking_uri(tracking)
     pipeline = mlflow.sklearn.load_model(f"models:/{model_name}@champion")

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from housing.serving.app import create_app
 from housing.serving.auth import Credentials, CredentialsError, parse_tokens
-from housing.serving.prediction_log import PredictionLog, prediction_table
+from housing.serving.log_table import prediction_table
+from housing.serving.prediction_log import PredictionLog
 from tests.serving.conftest import ADMIN, ADMIN_TOKEN, FEEDBACK, FEEDBACK_TOKEN, HOUSE, started
 
 OLD, NEW = "old-feedback-token-0001", "new-feedback-token-0002"

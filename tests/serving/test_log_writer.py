@@ -18,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from housing.pipelines.data_processing.features import FEATURES
-from housing.serving.prediction_log import LogUnavailable, PredictionLog, now_iso, request_ids
+from housing.serving.log_table import LOGGED, now_iso, request_ids
+from housing.serving.prediction_log import LogUnavailable, PredictionLog
 from tests.serving.conftest import HOUSE
 
 WAIT_S = 30  # every wait below is bounded
@@ -212,8 +213,6 @@ def test_request_ids_are_uuid7_in_time_order_and_unique():
 def test_tuple_rows_land_whole_across_multi_row_inserts(tmp_path, count):
     """The API's rows (``LOGGED`` order) go in INSERTs of up to 64 rows each; every row
     lands with its own values, and dict rows (by column name) still work."""
-    from housing.serving.prediction_log import LOGGED  # noqa: PLC0415
-
     log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}")
     batch_id, *ids = request_ids(count + 1)
     rows = [

@@ -157,7 +157,6 @@ def test_the_kernel_is_built_once_per_machine_and_a_failed_build_says_why(tmp_pa
     monkeypatch.setattr(subprocess, "run", no_compiler)
     assert build_kernel("gcc", tmp_path, 120) == first
     monkeypatch.undo()
-    monkeypatch.setattr(tree_tables, "SOURCE", "tree_kernel.c")
     monkeypatch.setattr(tree_tables, "FLAGS", [*tree_tables.FLAGS, "-Werror=this-is-no-flag"])
     with pytest.raises(RuntimeError, match="gcc failed on tree_kernel.c"):
         build_kernel("gcc", tmp_path, 120)

@@ -16,7 +16,7 @@ from kedro.io import AbstractDataset
 from kedro.io.core import DatasetError
 
 from housing.db import create_engine, redact
-from housing.serving.prediction_log import SETTING, check_columns, prediction_table
+from housing.serving.log_table import SETTING, check_columns, prediction_table
 
 
 class PredictionLogTable:

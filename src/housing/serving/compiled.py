@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from housing.serving.tree_build import CODEGEN
-from housing.serving.tree_tables import TablesUnsupported, TreeTables, build_kernel, encode, split_rows
+from housing.serving.tree_tables import TreeTables, build_kernel, encode, split_rows
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,8 @@ class TreeCompiler:
                 text = text or model_text(booster)
                 found = TreeTables(kernel, encode(text), self.threads)
                 _same_answers(found.predict, booster, text, found)
-            except (TablesUnsupported, RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+            # a model the tables cannot hold raises TablesUnsupported, a ValueError
+            except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
                 logger.warning("Tree tables unavailable for batches: %s", exc)
                 found = f"tree tables unavailable: {exc}"
             self._tables[key] = found

@@ -14,12 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import operator
-import secrets
 import threading
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +22,18 @@ import sqlalchemy as sa
 from fastapi.concurrency import run_in_threadpool
 
 from housing.db import DatabaseError, create_engine, database_url, is_sqlite, redact, unreachable
-from housing.pipelines.data_processing.features import FEATURES
+from housing.serving.log_table import (
+    LOGGED,
+    ROWS_PER_INSERT,
+    SETTING,
+    add_missing_columns,
+    check_columns,
+    insert_sql,
+    now_iso,
+    prediction_table,
+)
 from housing.serving.log_writer import LogWriter, QueueFull, WriterClosed
 
-SETTING = "prediction_log.uri (HOUSING_PREDICTION_LOG_URI)"
 # failures of the database, not of our code: the API answers 503 and retries later
 UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
 
@@ -45,68 +48,6 @@ class UnknownRequest(LookupError):
 
 class FeedbackConflict(ValueError):
     """The logged prediction already has its actual value."""
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-_VARIANT = 0b10 << 62  # RFC 9562's variant bits, over the low 64 bits
-
-
-def request_ids(n: int = 1) -> list[str]:
-    """``n`` request ids as UUIDv7 (RFC 9562) in hex: the Unix time in milliseconds,
-    then random bits, and for a batch consecutive values (the standard's counter method).
-
-    Why not uuid4: the id is the log's primary key, and random keys land on random pages
-    of its index, so a commit rewrites about a page per row once the index outgrows the
-    cache; ids in time order append (``python benchmarks/log_commit.py``: a 1,000-row
-    commit on a log of 200,000 rows, 2 ms against 28 ms). They stay unguessable (74
-    random bits per request or per batch) and unique across replicas."""
-    head = (time.time_ns() // 1_000_000) << 16 | 0x7000 | secrets.randbits(12)
-    start = secrets.randbits(62) % ((1 << 62) - n)  # room for the counter
-    return [f"{head:016x}{_VARIANT | low:016x}" for low in range(start, start + n)]
-
-
-# rows per INSERT statement: 64 x 14 parameters stay under the 999 of old SQLite builds
-_ROWS_PER_INSERT = 64
-# what the API writes for each prediction, in this order (``PredictionLog.record`` takes
-# rows as tuples of these, or as dicts by column name)
-LOGGED = ("request_id", "batch_id", "created_at", "model_name", "model_version", *FEATURES, "prediction")
-
-
-def prediction_table(name: str, metadata: sa.MetaData) -> sa.Table:
-    return sa.Table(
-        name,
-        metadata,
-        sa.Column("request_id", sa.String(64), primary_key=True),
-        sa.Column("batch_id", sa.String(64), nullable=True, index=True),
-        sa.Column("created_at", sa.String(40), nullable=False, index=True),
-        sa.Column("model_name", sa.String(200), nullable=False),
-        sa.Column("model_version", sa.Integer, nullable=False),
-        *(sa.Column(name, sa.Float, nullable=False) for name in FEATURES),
-        sa.Column("prediction", sa.Float, nullable=False),
-        sa.Column("actual", sa.Float, nullable=True),
-        sa.Column("actual_at", sa.String(40), nullable=True),
-        sa.Column("actual_by", sa.String(64), nullable=True),  # the feedback token's name
-    )
-
-
-def check_columns(engine: sa.Engine, table: sa.Table, where: str) -> set[str] | None:
-    """An existing table must have every required column the API writes; say which are
-    missing. Returns the columns present (``None``: no table yet). Newer nullable columns
-    may be missing: the API adds them (``_add_missing_columns``)."""
-    inspector = sa.inspect(engine)
-    if not inspector.has_table(table.name):
-        return None
-    present = {c["name"] for c in inspector.get_columns(table.name)}
-    missing = [c.name for c in table.columns if c.name not in present and not c.nullable]
-    if missing:
-        raise DatabaseError(
-            f"{where}: table {table.name!r} exists without the prediction log's column(s) {missing}; "
-            "point prediction_log.table at another table name or migrate this one"
-        )
-    return present
 
 
 class PredictionLog:
@@ -148,15 +89,14 @@ class PredictionLog:
         try:
             check_columns(self.engine, self.table, f"{SETTING} = {redact(uri)!r}")
             self.table.metadata.create_all(self.engine)
-            _add_missing_columns(self.engine, self.table)
+            add_missing_columns(self.engine, self.table)
         except UNAVAILABLE as exc:
             self.engine.dispose()
             raise unreachable(exc, uri, SETTING) from None
         except DatabaseError:
             self.engine.dispose()
             raise
-        self._statements: dict[tuple[str, ...], tuple[str, Callable[[dict], tuple]]] = {}
-        self._multi_row: dict[int, str] = {}  # rows -> INSERT of that many rows
+        self._inserts: dict[tuple[tuple[str, ...], int], str] = {}  # (columns, rows) -> INSERT
         # SQLite has one writer at a time: queue in-process writers here rather than
         # have them spin on SQLITE_BUSY
         self._writing = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
@@ -178,47 +118,24 @@ class PredictionLog:
 
     def record(self, rows: list[tuple] | list[dict[str, Any]]) -> None:
         """Commit the rows (one transaction) before the caller answers: tuples in
-        ``LOGGED`` order (the API's), or dicts by column name. Both go to the driver
-        as plain SQL and tuples, without SQLAlchemy's per-row parameter handling."""
+        ``LOGGED`` order (the API's), or dicts by column name."""
+        if rows and not isinstance(rows[0], tuple):
+            keys = tuple(rows[0])
+            rows = [tuple(row[key] for key in keys) for row in rows]
+        else:
+            keys = LOGGED
         with self._available(), self._writing, self.engine.begin() as conn:
-            if rows and isinstance(rows[0], tuple):
-                # many rows per INSERT: one statement's work instead of one per row
-                for start in range(0, len(rows), _ROWS_PER_INSERT):
-                    part = rows[start : start + _ROWS_PER_INSERT]
-                    conn.exec_driver_sql(
-                        self._insert_rows(len(part)), tuple(itertools.chain.from_iterable(part))
-                    )
-            elif rows:
-                sql, values = self._statement(tuple(rows[0]))
-                conn.exec_driver_sql(sql, [values(row) for row in rows])
+            for start in range(0, len(rows), ROWS_PER_INSERT):
+                part = rows[start : start + ROWS_PER_INSERT]
+                conn.exec_driver_sql(
+                    self._insert(keys, len(part)), tuple(itertools.chain.from_iterable(part))
+                )
 
-    def _insert_rows(self, count: int) -> str:
-        """``INSERT ... VALUES (...), (...)`` for ``count`` rows in ``LOGGED`` order."""
-        sql = self._multi_row.get(count)
+    def _insert(self, keys: tuple[str, ...], rows: int) -> str:
+        sql = self._inserts.get((keys, rows))
         if sql is None:
-            one, _ = self._statement(LOGGED)
-            head, _, values = one.partition(" VALUES ")
-            sql = self._multi_row[count] = f"{head} VALUES {', '.join([values] * count)}"
+            sql = self._inserts[keys, rows] = insert_sql(self.engine, self.table, keys, rows)
         return sql
-
-    def _statement(self, keys: tuple[str, ...]) -> tuple[str, Callable[[dict], tuple]]:
-        """The INSERT for rows with these keys, in the driver's parameter style, and what
-        turns a row into its values (cached: rows come with the same keys)."""
-        found = self._statements.get(keys)
-        if found is None:
-            unknown = [key for key in keys if key not in self.table.c]
-            if unknown:
-                raise ValueError(f"{unknown} are not columns of the prediction log {self.table.name!r}")
-            quote = self.engine.dialect.identifier_preparer
-            marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-            sql = (
-                f"INSERT INTO {quote.format_table(self.table)} ({', '.join(quote.quote(k) for k in keys)}) "
-                f"VALUES ({', '.join([marker] * len(keys))})"
-            )
-            getter = operator.itemgetter(*keys)
-            found = sql, (getter if len(keys) > 1 else lambda row: (getter(row),))
-            self._statements[keys] = found
-        return found
 
     def start_writer(self, max_queue: int = 10_000, max_commit_rows: int = 10_000) -> None:
         """The API's way in: :meth:`record_async` queues for one thread that commits
@@ -311,14 +228,3 @@ class PredictionLog:
             self._checkpoint_due.set()
             self._checkpointer.join(10)
         self.engine.dispose()
-
-
-def _add_missing_columns(engine: sa.Engine, table: sa.Table) -> None:
-    """A log created by an earlier version lacks newer nullable columns (``actual_by``):
-    add them, so upgrading the API never needs a manual migration."""
-    present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
-    with engine.begin() as conn:
-        for column in table.columns:
-            if column.name not in present and column.nullable:
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))

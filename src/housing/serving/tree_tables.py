@@ -240,8 +240,6 @@ class TreeTables:
     over ``threads`` threads."""
 
     def __init__(self, kernel: Path, tables: Tables, threads: int) -> None:
-        if kernel.suffix != ".so":
-            raise ValueError(f"{kernel} is not a shared library")
         self.kernel = kernel
         self._lib = ctypes.CDLL(str(kernel))
         self._lib.kernel_isa.restype = ctypes.c_char_p

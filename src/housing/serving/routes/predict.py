@@ -14,7 +14,7 @@ from pydantic_core import to_json
 from housing.explainer import group_contributions
 from housing.serving.deps import ModelDep, ServingDep
 from housing.serving.errors import BODY_ERRORS, NOT_READY_RESPONSE
-from housing.serving.prediction_log import now_iso, request_ids
+from housing.serving.log_table import now_iso, request_ids
 from housing.serving.schemas import (
     Batch,
     BatchResponse,
