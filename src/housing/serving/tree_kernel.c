@@ -4,29 +4,34 @@
  * Why tables and not the compiled if-else code (compiled.py): a batch walks each tree
  * for many rows, and if-else code pays a mispredicted branch at most levels. Here:
  *  - each feature value becomes its rank among the model's thresholds for that feature
- *    (a binary search), so `value <= threshold` is `rank <= threshold's rank`, exactly,
- *    and a row is at most 64 bytes;
- *  - trees are taken one at a time over blocks of rows, so a tree's tables stay in the
- *    L1 cache for the whole block;
- *  - with AVX-512 VBMI, one permute and one compare give all of a tree's split decisions
- *    for a row at once (a bit per split), and for trees of up to 64 leaves QuickScorer's
- *    rule finds the exit leaf with no walk at all: the leftmost leaf that no split it
- *    lies left of sends the row right (8 leaves per test);
- *  - larger trees, and CPUs without VBMI, walk 8 rows in lockstep with no branch per
- *    level (leaves point to themselves; the walk stops when all 8 rows sit on leaves).
- * Built by the system's compiler for the machine it runs on (-march=native): without
- * VBMI the walk compares ranks itself, with the same answers.
+ *    (a branch-free binary search), so `value <= threshold` is `rank <= threshold's
+ *    rank`, exactly, and a feature of 64 rows is one 64-byte vector;
+ *  - trees are taken in chunks small enough for the L2 cache, each chunk over every
+ *    block of 64 rows: the tables come from memory once per batch, not once per block;
+ *  - with AVX-512 (BW and BITALG), trees of up to 64 leaves follow QuickScorer (Lucchese
+ *    et al., SIGIR 2015) turned on its side: for each split one compare gives the 64 rows
+ *    it sends right, and each such row rules out the leaves left of that split. A row's
+ *    surviving leaves are 64 bits held as 8 byte slices across 8 registers (slice j:
+ *    leaves 8j..8j+7 of all 64 rows), so a split costs one compare and 8 bitwise ops for
+ *    64 rows. The exit leaf is the leftmost survivor;
+ *  - larger trees, and CPUs without those instructions, walk 8 rows in lockstep with no
+ *    branch per level (leaves point to themselves; the walk stops when all 8 rows sit on
+ *    leaves).
+ * Built by the system's compiler for the machine it runs on (-march=native).
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-#ifdef __AVX512VBMI__
+#if defined(__AVX512BW__) && defined(__AVX512BITALG__)
+#define SIDEWAYS 1
 #include <immintrin.h>
 #endif
 
-#define BLOCK 64 /* rows whose ranks sit in the L1 cache while every tree walks them */
-#define LANES 8  /* rows walking one tree in lockstep */
+#define BLOCK 64  /* rows per block: one byte each in a 64-byte vector */
+#define LANES 8   /* rows walking one tree in lockstep */
 #define NODES 256
+#define CHUNK 64  /* trees per pass over the blocks: about 200 KB of tables */
 
 typedef struct {
     int32_t n_features, n_trees;
@@ -38,113 +43,158 @@ typedef struct {
     const double* leaf;       /* [tree][NODES / 2] by node - first_leaf, leaves left to right */
     const uint8_t* first_leaf;/* [tree] nodes below it split, the others are leaves */
     const uint8_t* depth;     /* [tree] the longest path, in levels */
-    const uint64_t* left_of;  /* [tree][64] per leaf (trees of up to 64), the splits it lies left of */
+    const uint32_t* clear;    /* [tree][64][8] trees of up to 64 leaves: per split, byte j of
+                                 the leaves it rules out when it sends a row right (its left
+                                 subtree; bit b of byte j is leaf 8j+b), repeated 4 times */
 } tables_t;
 
 const char* kernel_isa(void) {
-#ifdef __AVX512VBMI__
-    return "avx512vbmi";
+#ifdef SIDEWAYS
+    return "avx512";
 #else
     return "portable";
 #endif
 }
 
-/* How many of the feature's thresholds lie below each value. NaN counts as 0.0, as
+/* How many of the feature's thresholds lie below the value. NaN counts as 0.0, as
  * LightGBM does for splits without a missing-value direction (the only ones encoded). */
-static void rank_row(const tables_t* t, const double* x, uint8_t* out) {
-    for (int f = 0; f < t->n_features; f++) {
-        double v = isnan(x[f]) ? 0.0 : x[f];
-        int lo = t->offsets[f], hi = t->offsets[f + 1];
-        while (lo < hi) {
-            int mid = (lo + hi) >> 1;
-            if (t->thresholds[mid] < v) lo = mid + 1; else hi = mid;
+static inline uint8_t rank_of(const double* th, int count, double v) {
+    v = isnan(v) ? 0.0 : v;
+    if (count == 0) return 0;
+    const double* base = th;
+    while (count > 1) {  /* a conditional move per level, not a branch */
+        const int half = count >> 1;
+        base = base[half - 1] < v ? base + half : base;
+        count -= half;
+    }
+    return (uint8_t)((base - th) + (*base < v));
+}
+
+/* One tree's leaf value for each row of a block, 8 rows in lockstep. */
+static void walk(const tables_t* t, int k, const uint8_t (*ranks)[BLOCK], int rows_here, double* value) {
+    const uint8_t* feature = t->feature + (size_t)k * NODES;
+    const uint8_t* rank = t->rank + (size_t)k * NODES;
+    const uint8_t* child = t->child + (size_t)k * NODES * 2;
+    const double* leaf = t->leaf + (size_t)k * (NODES / 2);
+    const unsigned first_leaf = t->first_leaf[k], depth = t->depth[k];
+    for (int r = 0; r < rows_here; r += LANES) {
+        unsigned node[LANES] = {0};
+        for (unsigned level = 0; level < depth; level++) {
+            unsigned inside = 0;
+#pragma GCC unroll 8
+            for (int q = 0; q < LANES; q++) {  /* rows past the end have rank 0 */
+                const unsigned at = node[q];
+                node[q] = child[2 * at + (ranks[feature[at]][r + q] > rank[at])];
+                inside |= node[q] < first_leaf;
+            }
+            if (!inside) break;
         }
-        out[f] = (uint8_t)(lo - t->offsets[f]);
+        for (int q = 0; q < LANES; q++) value[r + q] = leaf[node[q] - first_leaf];
     }
 }
 
-void predict(const tables_t* t, const double* rows, int64_t n_rows, double* out) {
-    uint8_t ranks[BLOCK][64] __attribute__((aligned(64)));
-    double sum[BLOCK];
-    for (int64_t first = 0; first < n_rows; first += BLOCK) {
-        const int rows_here = (int)(n_rows - first < BLOCK ? n_rows - first : BLOCK);
-        memset(ranks, 0, sizeof ranks);
-        for (int r = 0; r < rows_here; r++) {
-            rank_row(t, rows + (first + r) * t->n_features, ranks[r]);
-            sum[r] = 0.0;
-        }
-        for (int k = 0; k < t->n_trees; k++) {
-            const uint8_t* feature = t->feature + (size_t)k * NODES;
-            const uint8_t* rank = t->rank + (size_t)k * NODES;
-            const uint8_t* child = t->child + (size_t)k * NODES * 2;
-            const double* leaf = t->leaf + (size_t)k * (NODES / 2);
-            const unsigned first_leaf = t->first_leaf[k], depth = t->depth[k];
-#ifdef __AVX512VBMI__
-            const __m512i features = _mm512_loadu_si512(feature), limits = _mm512_loadu_si512(rank);
-            if (first_leaf < 64) {
-                /* QuickScorer (Lucchese et al., SIGIR 2015): the exit leaf is the leftmost
-                 * leaf none of whose left-of splits sends the row right, 8 leaves a test */
-                const uint64_t* lo = t->left_of + (size_t)k * 64;
-                const __m512i l0 = _mm512_loadu_si512(lo), l1 = _mm512_loadu_si512(lo + 8),
-                              l2 = _mm512_loadu_si512(lo + 16), l3 = _mm512_loadu_si512(lo + 24),
-                              l4 = _mm512_loadu_si512(lo + 32), l5 = _mm512_loadu_si512(lo + 40),
-                              l6 = _mm512_loadu_si512(lo + 48), l7 = _mm512_loadu_si512(lo + 56);
-                const int wide = first_leaf >= 32;  /* more than 32 leaves */
-                for (int r = 0; r < rows_here; r++) {
-                    const __m512i mine = _mm512_permutexvar_epi8(features, _mm512_load_si512(ranks[r]));
-                    const __m512i right = _mm512_set1_epi64(
-                        (long long)_cvtmask64_u64(_mm512_cmpgt_epu8_mask(mine, limits)));
-#define QS_LEAVES(l, shift) ((uint64_t)_cvtmask8_u32(_mm512_testn_epi64_mask(right, l)) << (shift))
-                    uint64_t exits = QS_LEAVES(l0, 0) | QS_LEAVES(l1, 8) | QS_LEAVES(l2, 16) | QS_LEAVES(l3, 24);
-                    if (wide) exits |= QS_LEAVES(l4, 32) | QS_LEAVES(l5, 40) | QS_LEAVES(l6, 48) | QS_LEAVES(l7, 56);
-                    sum[r] += leaf[__builtin_ctzll(exits)];
-                }
-                continue;
-            }
-            uint64_t goes_right[BLOCK];
-            const int by_bits = first_leaf <= 64;  /* one 64-bit word holds every decision */
-            if (by_bits) {
-                for (int r = 0; r < rows_here; r++) {
-                    __m512i mine = _mm512_permutexvar_epi8(features, _mm512_load_si512(ranks[r]));
-                    goes_right[r] = _cvtmask64_u64(_mm512_cmpgt_epu8_mask(mine, limits));
-                }
-            }
-#endif
-            for (int r = 0; r < rows_here; r += LANES) {
-                unsigned node[LANES] = {0};
-                const uint8_t* row[LANES];
-                for (int q = 0; q < LANES; q++) row[q] = ranks[r + q];  /* past the end: zeros */
-#ifdef __AVX512VBMI__
-                if (by_bits) {
-                    uint64_t bits[LANES];
-                    for (int q = 0; q < LANES; q++) bits[q] = r + q < rows_here ? goes_right[r + q] : 0;
-                    for (unsigned level = 0; level < depth; level++) {
-                        unsigned inside = 0;
-#pragma GCC unroll 8
-                        for (int q = 0; q < LANES; q++) {
-                            /* a leaf's bit is arbitrary: both its children are itself */
-                            node[q] = child[2 * node[q] + ((bits[q] >> (node[q] & 63)) & 1)];
-                            inside |= node[q] < first_leaf;
-                        }
-                        if (!inside) break;
-                    }
-                } else
-#endif
-                {
-                    for (unsigned level = 0; level < depth; level++) {
-                        unsigned inside = 0;
-#pragma GCC unroll 8
-                        for (int q = 0; q < LANES; q++) {
-                            const unsigned at = node[q];
-                            node[q] = child[2 * at + (row[q][feature[at]] > rank[at])];
-                            inside |= node[q] < first_leaf;
-                        }
-                        if (!inside) break;
-                    }
-                }
-                for (int q = 0; q < LANES && r + q < rows_here; q++) sum[r + q] += leaf[node[q] - first_leaf];
-            }
-        }
-        for (int r = 0; r < rows_here; r++) out[first + r] = sum[r];
+#ifdef SIDEWAYS
+/* ``L[idx]`` for 8 indices below 64: four two-table permutes and a choice among them. */
+static inline __m512d leaf_of(const double* L, __m512i idx) {
+    const __m512d a = _mm512_permutex2var_pd(_mm512_loadu_pd(L), idx, _mm512_loadu_pd(L + 8));
+    const __m512d b = _mm512_permutex2var_pd(_mm512_loadu_pd(L + 16), idx, _mm512_loadu_pd(L + 24));
+    const __m512d c = _mm512_permutex2var_pd(_mm512_loadu_pd(L + 32), idx, _mm512_loadu_pd(L + 40));
+    const __m512d d = _mm512_permutex2var_pd(_mm512_loadu_pd(L + 48), idx, _mm512_loadu_pd(L + 56));
+    const __mmask8 k16 = _mm512_test_epi64_mask(idx, _mm512_set1_epi64(16));
+    const __mmask8 k32 = _mm512_test_epi64_mask(idx, _mm512_set1_epi64(32));
+    return _mm512_mask_blend_pd(k32, _mm512_mask_blend_pd(k16, a, b), _mm512_mask_blend_pd(k16, c, d));
+}
+
+/* One tree of up to 64 leaves over a block: every row's exit leaf, added to its sum. */
+static inline void sideways(const tables_t* t, int k, const uint8_t (*ranks)[BLOCK], __m512d* s) {
+    const uint8_t* feature = t->feature + (size_t)k * NODES;
+    const uint8_t* rank = t->rank + (size_t)k * NODES;
+    const uint32_t* clear = t->clear + (size_t)k * 64 * 8;
+    const __m512i all = _mm512_set1_epi8(-1);
+    __m512i v0 = all, v1 = all, v2 = all, v3 = all, v4 = all, v5 = all, v6 = all, v7 = all;
+    for (int i = 0, n = t->first_leaf[k]; i < n; i++) {
+        /* 0xFF for each row this split sends right */
+        const __m512i right = _mm512_movm_epi8(
+            _mm512_cmpgt_epu8_mask(_mm512_load_si512(ranks[feature[i]]), _mm512_set1_epi8((char)rank[i])));
+        const uint32_t* c = clear + i * 8;
+#define RULE_OUT(j) v##j = _mm512_ternarylogic_epi32(v##j, right, _mm512_set1_epi32((int)c[j]), 0x70) /* v & ~(right & c) */
+        RULE_OUT(0); RULE_OUT(1); RULE_OUT(2); RULE_OUT(3); RULE_OUT(4); RULE_OUT(5); RULE_OUT(6); RULE_OUT(7);
     }
+    /* the leftmost survivor: the first slice holding one, then its lowest bit */
+    __m512i first = v7, base = _mm512_set1_epi8(56);
+#define EARLIER(j)                                                         \
+    {                                                                      \
+        const __mmask64 some = _mm512_test_epi8_mask(v##j, v##j);          \
+        first = _mm512_mask_mov_epi8(first, some, v##j);                   \
+        base = _mm512_mask_mov_epi8(base, some, _mm512_set1_epi8(8 * j));  \
+    }
+    EARLIER(6); EARLIER(5); EARLIER(4); EARLIER(3); EARLIER(2); EARLIER(1); EARLIER(0);
+    const __m512i below = _mm512_andnot_si512(first, _mm512_sub_epi8(first, _mm512_set1_epi8(1)));
+    const __m512i exit = _mm512_add_epi8(base, _mm512_popcnt_epi8(below));  /* base + trailing zeros */
+    const double* leaf = t->leaf + (size_t)k * (NODES / 2);
+    const __m128i e0 = _mm512_extracti32x4_epi32(exit, 0), e1 = _mm512_extracti32x4_epi32(exit, 1),
+                  e2 = _mm512_extracti32x4_epi32(exit, 2), e3 = _mm512_extracti32x4_epi32(exit, 3);
+    s[0] = _mm512_add_pd(s[0], leaf_of(leaf, _mm512_cvtepu8_epi64(e0)));
+    s[1] = _mm512_add_pd(s[1], leaf_of(leaf, _mm512_cvtepu8_epi64(_mm_srli_si128(e0, 8))));
+    s[2] = _mm512_add_pd(s[2], leaf_of(leaf, _mm512_cvtepu8_epi64(e1)));
+    s[3] = _mm512_add_pd(s[3], leaf_of(leaf, _mm512_cvtepu8_epi64(_mm_srli_si128(e1, 8))));
+    s[4] = _mm512_add_pd(s[4], leaf_of(leaf, _mm512_cvtepu8_epi64(e2)));
+    s[5] = _mm512_add_pd(s[5], leaf_of(leaf, _mm512_cvtepu8_epi64(_mm_srli_si128(e2, 8))));
+    s[6] = _mm512_add_pd(s[6], leaf_of(leaf, _mm512_cvtepu8_epi64(e3)));
+    s[7] = _mm512_add_pd(s[7], leaf_of(leaf, _mm512_cvtepu8_epi64(_mm_srli_si128(e3, 8))));
+}
+#endif
+
+/* Returns 0, or -1 when the scratch memory cannot be had. */
+int predict(const tables_t* t, const double* rows, int64_t n_rows, double* out) {
+    const int nf = t->n_features;
+    const int64_t blocks = (n_rows + BLOCK - 1) / BLOCK;
+    uint8_t (*ranks)[BLOCK] = aligned_alloc(64, (size_t)(blocks * nf + 1) * BLOCK);  /* [block][feature][row] */
+    double* sums = aligned_alloc(64, (size_t)blocks * BLOCK * sizeof(double));
+    if (!ranks || !sums) {
+        free(ranks);
+        free(sums);
+        return -1;
+    }
+    for (int64_t b = 0; b < blocks; b++)
+        for (int f = 0; f < nf; f++) {
+            const double* th = t->thresholds + t->offsets[f];
+            const int count = t->offsets[f + 1] - t->offsets[f];
+            for (int r = 0; r < BLOCK; r++) {
+                const int64_t row = b * BLOCK + r;
+                ranks[b * nf + f][r] = row < n_rows ? rank_of(th, count, rows[row * nf + f]) : 0;
+            }
+        }
+    memset(sums, 0, (size_t)blocks * BLOCK * sizeof(double));
+    double value[BLOCK] __attribute__((aligned(64))) = {0};  /* rows past the end: 0 */
+    for (int first = 0; first < t->n_trees; first += CHUNK) {
+        const int last = first + CHUNK < t->n_trees ? first + CHUNK : t->n_trees;
+        for (int64_t b = 0; b < blocks; b++) {
+            const uint8_t (*mine)[BLOCK] = ranks + b * nf;
+            double* sum = sums + b * BLOCK;
+            const int rows_here = (int)(n_rows - b * BLOCK < BLOCK ? n_rows - b * BLOCK : BLOCK);
+#ifdef SIDEWAYS
+            __m512d s[8];
+            for (int g = 0; g < 8; g++) s[g] = _mm512_load_pd(sum + 8 * g);
+            for (int k = first; k < last; k++) {
+                if (t->first_leaf[k] < 64) {
+                    sideways(t, k, mine, s);
+                    continue;
+                }
+                walk(t, k, mine, rows_here, value);
+                for (int g = 0; g < 8; g++) s[g] = _mm512_add_pd(s[g], _mm512_load_pd(value + 8 * g));
+            }
+            for (int g = 0; g < 8; g++) _mm512_store_pd(sum + 8 * g, s[g]);
+#else
+            for (int k = first; k < last; k++) {
+                walk(t, k, mine, rows_here, value);
+                for (int r = 0; r < rows_here; r++) sum[r] += value[r];
+            }
+#endif
+        }
+    }
+    memcpy(out, sums, (size_t)n_rows * sizeof(double));
+    free(ranks);
+    free(sums);
+    return 0;
 }
