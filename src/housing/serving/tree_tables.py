@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 NODES = 256  # per tree in the tables: up to 127 splits and 128 leaves
+BLOCK = 64  # rows the kernel takes together (tree_kernel.c)
 MAX_FEATURES = 64  # a row's ranks fill one 64-byte vector
 MAX_THRESHOLDS = 255  # a rank fits a byte
 SOURCE = "tree_kernel.c"
@@ -233,12 +234,17 @@ def build_kernel(compiler: str, cache_dir: Path, timeout: float) -> Path:
     return library
 
 
-def split_rows(Z: np.ndarray, pool: ThreadPoolExecutor | None, threads: int, run: Callable) -> np.ndarray:
+def split_rows(
+    Z: np.ndarray, pool: ThreadPoolExecutor | None, threads: int, run: Callable, align: int = 1
+) -> np.ndarray:
     """``run(rows, into)`` over ``threads`` contiguous slices of ``Z`` at once (one on
-    this thread), into one output: the native code lets go of the interpreter."""
+    this thread), into one output: the native code lets go of the interpreter. Slices
+    start at multiples of ``align`` rows (the kernel's blocks: a slice of 5 rows would
+    cost a whole block, so a small batch stays on one thread)."""
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     out = np.empty(len(Z))
-    bounds = np.linspace(0, len(Z), threads + 1, dtype=int)
+    units = -(-len(Z) // align)
+    bounds = np.minimum(np.linspace(0, units, min(threads, max(units, 1)) + 1, dtype=int) * align, len(Z))
     chunks = [(Z[a:b], out[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
     others = [pool.submit(run, *chunk) for chunk in chunks[1:]] if pool else []
     if chunks:
@@ -284,4 +290,4 @@ class TreeTables:
             if self._predict(struct, Z.ctypes.data, len(Z), into.ctypes.data):
                 raise MemoryError(f"tree tables: no scratch memory for {len(Z)} rows")
 
-        return split_rows(X, self._pool, self._threads, run)
+        return split_rows(X, self._pool, self._threads, run, align=BLOCK)
