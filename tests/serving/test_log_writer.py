@@ -1,9 +1,9 @@
 """The prediction log's writer: commits off the event loop, in groups, each request
 answered only once its own record is committed (src/housing/serving/log_writer.py).
 
-A SQLAlchemy ``commit`` listener stands in for a slow or failing database: it runs in
-the writer thread, inside the commit, exactly where a slow fsync or a network round
-trip would."""
+``Commits`` stands in for a slow or failing database: it wraps the DBAPI connection the
+writer thread commits on, so the delay or the driver's error happens in the writer
+thread, inside the commit, exactly where a slow fsync or a network round trip would."""
 
 from __future__ import annotations
 
@@ -26,30 +26,46 @@ WAIT_S = 30  # every wait below is bounded
 
 
 class Commits:
-    """Counts the log engine's commits; can make each one slow, block it, or fail it."""
+    """Counts the log's commits; can make each one slow, block it, or fail it with the
+    driver's own error."""
 
-    def __init__(self, engine: sa.Engine, delay: float = 0.0):
-        self.engine, self.delay = engine, delay
+    def __init__(self, log: PredictionLog, delay: float = 0.0):
+        self.log, self.delay = log, delay
         self.count, self.fail = 0, False
         self.entered, self.gate = threading.Event(), threading.Event()
         self.gate.set()  # open unless a test closes it
-        sa.event.listen(engine, "commit", self)
+        self._connect = log.engine.raw_connection
 
-    def __call__(self, _connection) -> None:
+        def raw_connection():
+            connection = self._connect()
+            commit = connection.commit
+
+            def slow_commit() -> None:
+                self()
+                commit()
+
+            connection.commit = slow_commit
+            return connection
+
+        log._release_held()  # the writer's next commit takes a connection from here
+        log.engine.raw_connection = raw_connection
+
+    def __call__(self) -> None:
         self.count += 1
         self.entered.set()
         assert self.gate.wait(WAIT_S)
         time.sleep(self.delay)
         if self.fail:
-            raise sa.exc.OperationalError("COMMIT", None, sqlite3.OperationalError("disk I/O error"))
+            raise sqlite3.OperationalError("disk I/O error")
 
     def remove(self) -> None:
-        sa.event.remove(self.engine, "commit", self)
+        self.log.engine.raw_connection = self._connect
+        self.log._release_held()
 
 
 @pytest.fixture
 def commits(client):
-    watcher = Commits(client.app.state.serving.log.engine)
+    watcher = Commits(client.app.state.serving.log)
     yield watcher
     watcher.gate.set()
     watcher.remove()
@@ -102,7 +118,7 @@ def test_a_full_queue_is_a_503_at_once(config, registry):
 
     config.prediction_log_max_queue = 2
     with started(create_app(config, registry.source())) as client:
-        commits = Commits(client.app.state.serving.log.engine)
+        commits = Commits(client.app.state.serving.log)
         commits.gate.clear()  # the first commit holds until released
         with ThreadPoolExecutor(3) as pool:
             first = pool.submit(client.post, "/predict", json=HOUSE)
@@ -138,7 +154,7 @@ def test_closing_commits_what_is_queued(tmp_path):
     requests answered, before the log closes."""
     uri = f"sqlite:///{tmp_path / 'log.db'}"
     log = PredictionLog(uri)
-    commits = Commits(log.engine)
+    commits = Commits(log)
     commits.gate.clear()
 
     async def scenario() -> list:

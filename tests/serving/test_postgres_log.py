@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from housing.db import DatabaseError, create_engine
 from housing.pipelines.data_processing.features import FEATURES
-from housing.serving.prediction_log import LogUnavailable, PredictionLog
+from housing.serving.prediction_log import HELD_IDLE_S, LogUnavailable, PredictionLog
 from tests.conftest import clean_env, copy_project, free_port, raw_csv_path, running_api
 from tests.serving.test_server import api_env, read_log
 
@@ -108,6 +108,36 @@ def test_writes_while_the_database_is_down_raise_log_unavailable(postgres, postg
         finally:
             postgres.start()
         assert log.ping() is None and log.problem is None
+    finally:
+        log.close()
+
+
+def test_the_writer_keeps_one_connection_and_a_restart_while_idle_costs_no_request(postgres, postgres_uri):
+    """The writer thread commits on a connection it keeps (no checkout per commit); one
+    idle longer than HELD_IDLE_S goes back to the pool and the next commit takes a
+    pinged one, so a server restarted between two requests fails neither."""
+    log = PredictionLog(postgres_uri, pool={"connect_timeout": 2})
+    opened = []
+    connect = log.engine.raw_connection
+    log.engine.raw_connection = lambda: opened.append(1) or connect()
+    row = {"batch_id": None, "created_at": "2026-01-01T00:00:00", "model_name": "m", "model_version": 1}
+    row |= {name: 1.0 for name in FEATURES} | {"prediction": 1.0}
+
+    async def write(start: int, n: int) -> None:
+        for i in range(start, start + n):
+            await log.record_async([{**row, "request_id": f"held-{i}"}])
+
+    try:
+        asyncio.run(write(0, 20))
+        assert len(opened) == 1, f"{len(opened)} connections for 20 commits in a row"
+        postgres.stop("fast")
+        postgres.start()
+        time.sleep(HELD_IDLE_S + 0.1)
+        asyncio.run(write(20, 1))  # no LogUnavailable: a fresh, pinged connection
+        assert len(opened) == 2
+        with log.engine.connect() as conn:
+            ids = conn.execute(sa.text("SELECT request_id FROM predictions WHERE request_id LIKE 'held-%'"))
+            assert len(ids.all()) == 21
     finally:
         log.close()
 
