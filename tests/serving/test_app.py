@@ -130,6 +130,20 @@ def test_batch_answers_in_order(client, logged, fitted_models):
         assert rows.loc[p["request_id"], "prediction"] == p["prediction"]
 
 
+def test_a_batch_prices_in_dollars_exactly_as_one_house_does():
+    """``usd_many`` (numpy, for batches) gives the floats ``usd`` (Python's round) gives,
+    half cents included: values on and one ulp either side of a half cent, and a
+    million ordinary ones."""
+    from housing.serving.routes.predict import usd, usd_many  # noqa: PLC0415
+
+    rng = np.random.default_rng(7)
+    ordinary = rng.uniform(-1, 6, 1_000_000)
+    halves = (rng.integers(0, 60_000_000, 20_000) + 0.5) / 1e7  # k.5 cents, as near as doubles get
+    edges = np.concatenate([halves, np.nextafter(halves, 0), np.nextafter(halves, 10), [0.0, -0.0, 5.00001]])
+    values = np.concatenate([ordinary, edges])
+    assert usd_many(values) == [usd(v) for v in values.tolist()]
+
+
 def test_batch_over_the_row_limit_is_413(client, logged):
     response = client.post("/predict/batch", json={"houses": [HOUSE] * 51})
     assert response.status_code == 413

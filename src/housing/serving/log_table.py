@@ -9,6 +9,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 
+import numpy as np
 import sqlalchemy as sa
 
 from housing.db import DatabaseError
@@ -41,7 +42,14 @@ def request_ids(n: int = 1) -> list[str]:
     random = secrets.randbits(74)  # one system call: 12 bits after the version, 62 after the variant
     head = (time.time_ns() // 1_000_000) << 16 | 0x7000 | random >> 62
     start = (random & ((1 << 62) - 1)) % ((1 << 62) - n)  # room for the counter
-    return [f"{head:016x}{_VARIANT | low:016x}" for low in range(start, start + n)]
+    if n < 16:
+        return [f"{head:016x}{_VARIANT | low:016x}" for low in range(start, start + n)]
+    # a batch: the 128-bit values as big-endian bytes, in hex at once (a fifth of the time)
+    words = np.empty((n, 2), ">u8")
+    words[:, 0] = head
+    words[:, 1] = np.arange(n, dtype=np.uint64) + np.uint64(_VARIANT | start)
+    text = words.tobytes().hex()
+    return [text[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def prediction_table(name: str, metadata: sa.MetaData) -> sa.Table:

@@ -33,6 +33,19 @@ def usd(value: float) -> float:
     return round(value * DOLLARS_PER_UNIT, 2)
 
 
+def usd_many(values: np.ndarray) -> list[float]:
+    """``usd`` of each value, in numpy: a third of the time for a batch, the same floats.
+    ``round(x, 2)`` rounds x's exact value to cents (half to even) and returns the double
+    nearest those cents; numpy rounds x·100, itself rounded, so the two can differ only
+    where x·100 lies within a rounding of a half cent, and those few go through ``usd``."""
+    dollars = values * DOLLARS_PER_UNIT
+    scaled = dollars * 100
+    out = np.rint(scaled) / 100  # k / 100 is the double nearest k cents, as round's is
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) <= np.abs(scaled) * 2.0**-50  # a few ulps
+    out[near_half] = [usd(v) for v in values[near_half].tolist()]
+    return out.tolist()
+
+
 def _json_body(model: type) -> dict:
     """OpenAPI for a body the route validates itself (``_parse``): its schema, and the
     422 FastAPI would otherwise document."""
@@ -115,14 +128,15 @@ async def predict_batch(request: Request, model: ModelDep, serving: ServingDep) 
         """Prices, log rows and the answer, off the event loop. The answer is built here,
         before the commit: built during it, it would hold the interpreter the writer
         thread needs between rows."""
-        values = model.predict(np.array(rows), serving.config.batch_threads).tolist()
+        predicted = model.predict(np.array(rows), serving.config.batch_threads)
+        values = predicted.tolist()
         records = [  # LOGGED order
             (request_id, batch_id, created, name, version, *row, value)
             for request_id, row, value in zip(ids, rows, values, strict=True)
         ]
         predictions = [
-            {"request_id": request_id, "prediction": value, "price_usd": usd(value)}
-            for request_id, value in zip(ids, values, strict=True)
+            {"request_id": request_id, "prediction": value, "price_usd": dollars}
+            for request_id, value, dollars in zip(ids, values, usd_many(predicted), strict=True)
         ]
         body = {
             "batch_id": batch_id,
