@@ -23,5 +23,16 @@ async def get_model(serving: Serving = Depends(get_serving)) -> ServingModel:
     return model
 
 
+def serving_and_model(request: Request) -> tuple[Serving, ServingModel]:
+    """``get_serving`` and ``get_model`` by hand, for the prediction routes: FastAPI's
+    dependency solving costs about 40 µs a request there (``python
+    benchmarks/serving.py``), more than the model's features and trees."""
+    serving: Serving = request.app.state.serving
+    model = serving.model  # taken once: this request uses this model to the end
+    if model is None:
+        raise HTTPException(503, serving.not_ready)
+    return serving, model
+
+
 ServingDep = Annotated[Serving, Depends(get_serving)]
 ModelDep = Annotated[ServingModel, Depends(get_model)]

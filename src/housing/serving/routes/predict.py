@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from housing.explainer import group_contributions
-from housing.serving.deps import ModelDep, ServingDep
+from housing.serving.deps import ModelDep, serving_and_model
 from housing.serving.errors import BODY_ERRORS, NOT_READY_RESPONSE
 from housing.serving.log_table import now_iso, request_ids
 from housing.serving.schemas import (
@@ -80,8 +80,9 @@ def _parse(model: type, body: bytes):
     openapi_extra=_json_body(House),
     responses={**NOT_READY_RESPONSE, **BODY_ERRORS, **_UNPROCESSABLE},
 )
-async def predict(request: Request, model: ModelDep, serving: ServingDep) -> Response:
+async def predict(request: Request) -> Response:
     """Price one house."""
+    serving, model = serving_and_model(request)
     row = _parse(House, await request.body()).row()
     # tens of µs, so it runs on the event loop (no thread hop)
     value = model.predict_row(row)
@@ -109,8 +110,9 @@ async def predict(request: Request, model: ModelDep, serving: ServingDep) -> Res
         **_UNPROCESSABLE,
     },
 )
-async def predict_batch(request: Request, model: ModelDep, serving: ServingDep) -> Response:
+async def predict_batch(request: Request) -> Response:
     """Price up to `max_batch_rows` houses (10,000 by default); answers in the same order."""
+    serving, model = serving_and_model(request)
     batch = _parse(Batch, await request.body())
     limit = serving.config.max_batch_rows
     if len(batch.houses) > limit:
