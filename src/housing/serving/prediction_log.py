@@ -135,9 +135,9 @@ class PredictionLog:
 
     def _commit_held(self, rows: list[tuple] | list[dict[str, Any]]) -> None:
         """``record`` for the writer thread, on a DBAPI connection it keeps: SQLAlchemy's
-        checkout, events and transaction bookkeeping cost about as much as SQLite's own
-        insert, about 90 µs a request in the server at c=1 (README, Serving). A connection
-        that fails is closed; the next commit checks out another."""
+        checkout, events and transaction bookkeeping per commit cost more than SQLite's
+        own one-row insert (``python benchmarks/serving_parts.py`` prints both). A
+        connection that fails is closed; the next commit checks out another."""
         keys, rows = _as_tuples(rows)
         with self._available(), self._writing:
             conn = self._writer_connection()
