@@ -24,9 +24,9 @@ async def get_model(serving: Serving = Depends(get_serving)) -> ServingModel:
 
 
 def serving_and_model(request: Request) -> tuple[Serving, ServingModel]:
-    """``get_serving`` and ``get_model`` by hand, for the prediction routes: FastAPI's
-    dependency solving costs about 40 µs a request there (``python
-    benchmarks/serving.py``), more than the model's features and trees."""
+    """``get_serving`` and ``get_model`` by hand, for the prediction routes: FastAPI solves
+    dependencies level by level on every request (four levels there), which cost more
+    than the model's features under a profiler."""
     serving: Serving = request.app.state.serving
     model = serving.model  # taken once: this request uses this model to the end
     if model is None:

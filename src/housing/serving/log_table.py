@@ -44,7 +44,7 @@ def request_ids(n: int = 1) -> list[str]:
     start = (random & ((1 << 62) - 1)) % ((1 << 62) - n)  # room for the counter
     if n < 16:
         return [f"{head:016x}{_VARIANT | low:016x}" for low in range(start, start + n)]
-    # a batch: the 128-bit values as big-endian bytes, in hex at once (a fifth of the time)
+    # a batch: the 128-bit values as big-endian bytes, in hex at once (not a format per id)
     words = np.empty((n, 2), ">u8")
     words[:, 0] = head
     words[:, 1] = np.arange(n, dtype=np.uint64) + np.uint64(_VARIANT | start)

@@ -34,7 +34,7 @@ def usd(value: float) -> float:
 
 
 def usd_many(values: np.ndarray) -> list[float]:
-    """``usd`` of each value, in numpy: a third of the time for a batch, the same floats.
+    """``usd`` of each value, in numpy for a batch (not a Python call per row): the same floats.
     ``round(x, 2)`` rounds x's exact value to cents (half to even) and returns the double
     nearest those cents; numpy rounds x·100, itself rounded, so the two can differ only
     where x·100 lies within a rounding of a half cent, and those few go through ``usd``."""
