@@ -147,6 +147,7 @@ static inline void sideways(const tables_t* t, int k, const uint8_t (*ranks)[BLO
 
 /* Returns 0, or -1 when the scratch memory cannot be had. */
 int predict(const tables_t* t, const double* rows, int64_t n_rows, double* out) {
+    if (n_rows <= 0) return 0;
     const int nf = t->n_features;
     const int64_t blocks = (n_rows + BLOCK - 1) / BLOCK;
     uint8_t (*ranks)[BLOCK] = aligned_alloc(64, (size_t)(blocks * nf + 1) * BLOCK);  /* [block][feature][row] */
