@@ -177,6 +177,20 @@ def median_slice(runs: list[dict]) -> dict:
     }
 
 
+def served_model(pipeline, tables: bool = True):
+    """The champion as the API serves it once its trees are ready: the compiled library for
+    one row, and for batches the tree tables (or, without ``tables``, the library too)."""
+    from housing.serving.compiled import CompiledTreesSettings, TreeCompiler  # noqa: PLC0415
+    from housing.serving.model import ServingModel  # noqa: PLC0415
+
+    model = ServingModel("m", 0, "champion", pipeline, explain_rows=False)
+    settings = CompiledTreesSettings(cache_dir=str(ROOT / CompiledTreesSettings().cache_dir), tables=tables)
+    compiler = TreeCompiler(settings, threads=2)
+    model.compile_trees(compiler)
+    compiler.wait(1800)
+    return model
+
+
 def in_process_costs(tracking: str, model_name: str, rows: pd.DataFrame, workdir: Path) -> None:
     """One request's model path without HTTP, as the API runs it (best of 5 repeats, so
     background noise counts least): features by row, the trees through LightGBM's
@@ -184,7 +198,6 @@ def in_process_costs(tracking: str, model_name: str, rows: pd.DataFrame, workdir
     compiled library and the tree tables; a log commit."""
     import mlflow  # noqa: PLC0415
 
-    from housing.serving.compiled import CompiledTreesSettings, TreeCompiler  # noqa: PLC0415
     from housing.serving.log_table import now_iso  # noqa: PLC0415
     from housing.serving.model import ServingModel  # noqa: PLC0415
     from housing.serving.prediction_log import PredictionLog  # noqa: PLC0415
@@ -192,14 +205,7 @@ def in_process_costs(tracking: str, model_name: str, rows: pd.DataFrame, workdir
     mlflow.set_tracking_uri(tracking)
     pipeline = mlflow.sklearn.load_model(f"models:/{model_name}@champion")
     booster = ServingModel("b", 0, "champion", pipeline, explain_rows=False)
-    compiled = ServingModel("c", 0, "champion", pipeline, explain_rows=False)
-    tables = ServingModel("t", 0, "champion", pipeline, explain_rows=False)
-    cache_dir = str(ROOT / CompiledTreesSettings().cache_dir)
-    for model, use_tables in ((compiled, False), (tables, True)):
-        settings = CompiledTreesSettings(cache_dir=cache_dir, tables=use_tables)
-        compiler = TreeCompiler(settings, threads=2)
-        model.compile_trees(compiler)
-        compiler.wait(1800)
+    compiled, tables = served_model(pipeline, tables=False), served_model(pipeline, tables=True)
     one, many = tuple(rows.iloc[0]), rows.iloc[:1000].to_numpy()
     log = PredictionLog(f"sqlite:///{workdir / 'costs.db'}")
     row = {"batch_id": None, "model_name": model_name, "model_version": 0, **rows.iloc[0].to_dict()}

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving import ROOT, free_port, start_server, stop_server, wait_ready, wait_trees, wrk  # noqa: E402
+from serving import ROOT, free_port, served_model, start_server, stop_server, wait_ready, wait_trees, wrk  # noqa: E402
 
 from housing.pipelines.data_processing.features import FEATURES  # noqa: E402
 
@@ -73,16 +73,11 @@ def hot_loop_us(tracking: str, model_name: str, house: dict) -> dict[str, str]:
 
     import mlflow  # noqa: PLC0415
 
-    from housing.serving.compiled import CompiledTreesSettings, TreeCompiler  # noqa: PLC0415
     from housing.serving.log_table import now_iso, request_ids  # noqa: PLC0415
-    from housing.serving.model import ServingModel  # noqa: PLC0415
     from housing.serving.prediction_log import PredictionLog  # noqa: PLC0415
 
     mlflow.set_tracking_uri(tracking)
-    model = ServingModel("m", 1, "champion", mlflow.sklearn.load_model(f"models:/{model_name}@champion"))
-    compiler = TreeCompiler(CompiledTreesSettings(cache_dir=str(ROOT / CompiledTreesSettings().cache_dir)), 2)
-    model.compile_trees(compiler)
-    compiler.wait(1800)
+    model = served_model(mlflow.sklearn.load_model(f"models:/{model_name}@champion"))
     row = tuple(house[f] for f in FEATURES)
 
     def best(fn, number: int) -> float:
