@@ -83,6 +83,25 @@ def test_trees_of_more_than_64_leaves_beside_smaller_ones(kernel):
     assert np.array_equal(tables.predict(X), booster.predict(X))
 
 
+def test_models_of_more_than_64_features(kernel):
+    """A feature's ranks for a block are one 64-byte vector of their own: the row's width
+    is bounded by a node's feature byte, not by a vector."""
+    X = np.random.default_rng(5).normal(size=(1_000, 100))
+    booster = lgb.train({"verbose": -1}, lgb.Dataset(X, X[:, 0] + X[:, 99]), num_boost_round=10)
+    assert 99 in {
+        f for tree in booster.dump_model()["tree_info"] for f in _split_features(tree["tree_structure"])
+    }
+    tables = TreeTables(kernel, encode(model_text(booster)), 2)
+    assert np.array_equal(tables.predict(X), booster.predict(X))
+
+
+def _split_features(node: dict):
+    if "split_feature" in node:
+        yield node["split_feature"]
+        yield from _split_features(node["left_child"])
+        yield from _split_features(node["right_child"])
+
+
 def test_more_trees_than_one_pass_takes(kernel):
     """Trees go over the blocks in chunks of 64 (the L2 cache's worth): sums carry over
     from chunk to chunk, still in tree order."""

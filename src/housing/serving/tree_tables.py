@@ -11,7 +11,7 @@ split the leaves of its left subtree (the leaves a row it sends right cannot rea
 QuickScorer rules out). The encoding is exact (a value is compared through its rank among
 the thresholds, leaves are summed in tree order), and ``TreeCompiler`` still checks the
 tables against the booster before any batch uses them. Models the tables cannot hold
-(categorical or missing-value splits, linear trees, more than 128 leaves or 64 features,
+(categorical or missing-value splits, linear trees, more than 128 leaves or 256 features,
 more than 255 thresholds on a feature) say why and keep the other paths.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 
 NODES = 256  # per tree in the tables: up to 127 splits and 128 leaves
 BLOCK = 64  # rows the kernel takes together (tree_kernel.c)
-MAX_FEATURES = 64  # a row's ranks fill one 64-byte vector
+MAX_FEATURES = 256  # a node's feature is a byte
 MAX_THRESHOLDS = 255  # a rank fits a byte
 SOURCE = "tree_kernel.c"
 FLAGS = ["-O3", "-march=native", "-shared", "-fPIC"]
