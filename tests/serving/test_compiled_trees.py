@@ -1,5 +1,6 @@
-"""Compiled trees: built off the request path, used only once they answer exactly as the
-booster, cached by the trees, and never in the way when they cannot be built."""
+"""Compiled trees (the library for models the tree tables cannot hold, or with ``tables:
+false``): built off the request path, used only once they answer exactly as the booster,
+cached by the trees, and never in the way when they cannot be built."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ from housing.serving.model import ServingModel
 def settled(model: ServingModel, timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if model.trees.startswith("compiled trees (") or "compiled trees unavailable" in model.trees:
+        if (
+            model.trees.startswith(("tree tables (", "compiled trees ("))
+            or "compiled trees unavailable" in model.trees
+        ):
             return model.trees
         time.sleep(0.05)
     raise TimeoutError(f"trees still {model.trees!r} after {timeout} s")
@@ -36,7 +40,7 @@ def compiled_model(pipeline, tmp_path, **settings) -> ServingModel:
 @pytest.fixture(scope="module")
 def compiled(fitted_models, tmp_path_factory):
     cache = tmp_path_factory.mktemp("trees")
-    model = compiled_model(fitted_models[1], cache)
+    model = compiled_model(fitted_models[1], cache, tables=False)
     assert settled(model).startswith("compiled trees ("), model.trees
     return model, cache
 
@@ -57,7 +61,7 @@ def test_a_cached_library_is_used_without_building(compiled, fitted_models, monk
         raise AssertionError("built again although the cache holds the library")
 
     monkeypatch.setattr(TreeCompiler, "_build", no_build)
-    again = compiled_model(fitted_models[1], cache)
+    again = compiled_model(fitted_models[1], cache, tables=False)
     assert settled(again) == compiled.trees
 
 
@@ -65,9 +69,9 @@ def test_without_a_compiler_the_booster_serves_and_says_why(fitted_models, tmp_p
     model = compiled_model(fitted_models[1], tmp_path, compiler="no-such-cc")
     status = settled(model)
     assert (
-        status.startswith("LightGBM booster (60 trees); compiled trees unavailable")
-        and "no-such-cc" in status
+        status.startswith("LightGBM booster (60 trees); tree tables unavailable: ") and "no-such-cc" in status
     )
+    assert "; compiled trees unavailable: " in status
     row = tuple(raw_housing.loc[0, list(FEATURES)])
     assert model.predict_row(row) == pytest.approx(fitted_models[1].predict(np.array([row]))[0], abs=1e-9)
 
@@ -87,7 +91,7 @@ def test_a_library_that_answers_differently_is_refused(fitted_models, tmp_path):
         main.write(tree_build._PREDICT_BATCH)  # the batch entry point, the tests left in
     built = tl2cgen.create_shared("gcc", source)
     shutil.move(built, tmp_path / f"trees-{cache_key(model_text(booster))}.so")
-    model = compiled_model(fitted_models[1], tmp_path)
+    model = compiled_model(fitted_models[1], tmp_path, tables=False)
     status = settled(model)
     assert "compiled trees unavailable" in status and "differs from the booster" in status
 
@@ -141,7 +145,7 @@ def test_a_reload_during_a_build_frees_the_replaced_model(fitted_models, tmp_pat
         return library(self, *args)
 
     monkeypatch.setattr(TreeCompiler, "_library", slow_library)
-    compiler = TreeCompiler(CompiledTreesSettings(cache_dir=str(tmp_path)), threads=1)
+    compiler = TreeCompiler(CompiledTreesSettings(cache_dir=str(tmp_path), tables=False), threads=1)
     models = [
         ServingModel("m", v, "champion", copy.deepcopy(fitted_models[1]), explain_rows=False)
         for v in (1, 2, 3)

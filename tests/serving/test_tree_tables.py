@@ -1,5 +1,5 @@
-"""Tree tables: batches through a generic kernel, exactly the booster's answers (bit for
-bit), on either kernel (AVX-512 or portable), and out of the way for models they
+"""Tree tables: rows and batches through a generic kernel, exactly the booster's answers
+(bit for bit), on either kernel (AVX-512 or portable), and out of the way for models they
 cannot hold."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from housing.pipelines.data_processing.features import FEATURES
-from housing.serving import tree_tables
-from housing.serving.compiled import CompiledTreesSettings, TreeCompiler, model_text, threshold_rows
+from housing.serving import tree_build
+from housing.serving.compiled import CompiledTreesSettings, TreeCompiler, model_text
 from housing.serving.model import ServingModel
-from housing.serving.tree_tables import TablesUnsupported, TreeTables, build_kernel, encode
+from housing.serving.tree_build import build_kernel
+from housing.serving.tree_check import threshold_rows
+from housing.serving.tree_tables import TablesUnsupported, TreeTables, encode
 from tests.serving.test_compiled_trees import compiled_model, settled
 
 PORTABLE = ["-O3", "-march=native", "-mno-avx512f", "-shared", "-fPIC"]
@@ -26,8 +28,15 @@ def kernel(request, tmp_path_factory):
     a CPU without AVX-512 BW and BITALG both are the portable one)."""
     with pytest.MonkeyPatch.context() as patch:
         if request.param == "portable":
-            patch.setattr(tree_tables, "FLAGS", PORTABLE)
+            patch.setattr(tree_build, "FLAGS", PORTABLE)
         return build_kernel("gcc", tmp_path_factory.mktemp("kernel"), timeout=120)
+
+
+def exact(tables: TreeTables, booster, X: np.ndarray) -> bool:
+    """The booster's answers bit for bit, as a batch and one row at a time."""
+    expected = booster.predict(X, num_threads=1)
+    one_by_one = np.array([tables.predict_row(row) for row in X.tolist()])
+    return np.array_equal(tables.predict(X), expected) and np.array_equal(one_by_one, expected)
 
 
 def booster_and_rows(fitted_models, raw_housing):
@@ -44,6 +53,8 @@ def test_tables_answer_bit_for_bit_as_the_booster(kernel, fitted_models, raw_hou
     Z = Z[:rows]
     tables = TreeTables(kernel, encode(model_text(booster)), threads=2)
     assert np.array_equal(tables.predict(Z), booster.predict(Z, num_threads=1))
+    if rows in (1, 7, None):
+        assert exact(tables, booster, Z)
 
 
 def test_tables_are_exact_on_and_around_every_threshold(kernel, fitted_models):
@@ -51,15 +62,24 @@ def test_tables_are_exact_on_and_around_every_threshold(kernel, fitted_models):
     text = model_text(booster)
     rows = threshold_rows(text, booster.num_feature(), n=5_000)
     rows[::7, 3] = np.nan  # LightGBM reads a missing value as 0.0 on these splits
-    assert np.array_equal(TreeTables(kernel, encode(text), 1).predict(rows), booster.predict(rows))
+    assert exact(TreeTables(kernel, encode(text), 1), booster, rows)
 
 
-def test_a_batch_walks_the_tables_and_one_row_the_compiled_library(fitted_models, tmp_path, raw_housing):
+def test_rows_and_batches_walk_the_tables_and_no_library_is_built(
+    fitted_models, tmp_path, raw_housing, monkeypatch
+):
+    def no_build(*_args):
+        raise AssertionError("a library was built although the tables hold the model")
+
+    monkeypatch.setattr(TreeCompiler, "_build", no_build)
     model = compiled_model(fitted_models[1], tmp_path)
-    status = settled(model)
-    assert status.startswith("compiled trees (") and "; batches by tree tables (60 trees, " in status
+    assert settled(model).startswith("tree tables (60 trees, "), model.trees
+    assert ";" not in model.trees
     X = raw_housing.loc[:, list(FEATURES)].to_numpy()
-    assert np.array_equal(model.predict(X, 2), fitted_models[1].predict(X))
+    expected = fitted_models[1].predict(X)
+    assert np.array_equal(model.predict(X, 2), expected)
+    rows = np.array([model.predict_row(row) for row in X[:2000].tolist()])
+    np.testing.assert_allclose(rows, expected[:2000], rtol=0, atol=1e-9)
 
 
 def test_trees_with_a_single_leaf(kernel):
@@ -68,7 +88,7 @@ def test_trees_with_a_single_leaf(kernel):
     booster = lgb.train({"verbose": -1, "min_data_in_leaf": 500}, lgb.Dataset(X, X[:, 0]), num_boost_round=3)
     assert booster.dump_model()["tree_info"][0]["num_leaves"] == 1
     tables = TreeTables(kernel, encode(model_text(booster)), 1)
-    assert np.array_equal(tables.predict(X), booster.predict(X))
+    assert exact(tables, booster, X)
 
 
 def test_trees_of_more_than_64_leaves_beside_smaller_ones(kernel):
@@ -80,19 +100,20 @@ def test_trees_of_more_than_64_leaves_beside_smaller_ones(kernel):
     assert max(leaves) > 64 and min(leaves) <= 64
     X = np.random.default_rng(3).normal(size=(3_000, 4))
     tables = TreeTables(kernel, encode(model_text(booster)), 2)
-    assert np.array_equal(tables.predict(X), booster.predict(X))
+    assert exact(tables, booster, X)
 
 
-def test_models_of_more_than_64_features(kernel):
-    """A feature's ranks for a block are one 64-byte vector of their own: the row's width
-    is bounded by a node's feature byte, not by a vector."""
-    X = np.random.default_rng(5).normal(size=(1_000, 100))
-    booster = lgb.train({"verbose": -1}, lgb.Dataset(X, X[:, 0] + X[:, 99]), num_boost_round=10)
-    assert 99 in {
+def test_models_of_more_than_128_features(kernel):
+    """A feature's ranks for a block are one 64-byte vector of their own, and one row's
+    ranks are looked up from four (features 0-63, ..., 192-255): the row's width is bounded
+    by a node's feature byte, not by a vector."""
+    X = np.random.default_rng(5).normal(size=(1_000, 200))
+    booster = lgb.train({"verbose": -1}, lgb.Dataset(X, X[:, 0] + X[:, 99] + X[:, 199]), num_boost_round=10)
+    assert {0, 99, 199} <= {
         f for tree in booster.dump_model()["tree_info"] for f in _split_features(tree["tree_structure"])
     }
     tables = TreeTables(kernel, encode(model_text(booster)), 2)
-    assert np.array_equal(tables.predict(X), booster.predict(X))
+    assert exact(tables, booster, X)
 
 
 def _split_features(node: dict):
@@ -103,19 +124,23 @@ def _split_features(node: dict):
 
 
 def test_more_trees_than_one_pass_takes(kernel):
-    """Trees go over the blocks in chunks of 64 (the L2 cache's worth): sums carry over
-    from chunk to chunk, still in tree order."""
-    booster = _booster(num_leaves=15, rounds=150)
+    """Batches take trees over the blocks in chunks of 64 (the L2 cache's worth), one row
+    finds exit leaves 512 trees at a time: sums carry over from chunk to chunk, still in
+    tree order."""
+    booster = _booster(num_leaves=15, rounds=600)
     X = np.random.default_rng(4).normal(size=(130, 4))
     tables = TreeTables(kernel, encode(model_text(booster)), 2)
-    assert booster.num_trees() == 150
-    assert np.array_equal(tables.predict(X), booster.predict(X))
+    assert booster.num_trees() == 600
+    assert exact(tables, booster, X)
 
 
 def test_rows_of_the_wrong_width_are_refused(kernel, fitted_models):
     tables = TreeTables(kernel, encode(model_text(fitted_models[1][-1].booster_)), 1)
     with pytest.raises(ValueError, match="rows of 33 features expected, got shape \\(2, 8\\)"):
         tables.predict(np.zeros((2, 8)))
+    for width in (8, 34):
+        with pytest.raises(ValueError, match=f"a row of 33 features expected, got {width}"):
+            tables.predict_row([0.0] * width)
 
 
 def _booster(**params) -> lgb.Booster:
@@ -153,15 +178,15 @@ def test_models_the_tables_cannot_hold_are_refused_with_the_reason(params, reaso
         encode(model_text(booster))
 
 
-def test_a_model_without_tables_batches_through_the_compiled_library(fitted_models, tmp_path, monkeypatch):
+def test_a_model_without_tables_goes_through_the_compiled_library(fitted_models, tmp_path, monkeypatch):
     def unsupported(_text):
         raise TablesUnsupported("tree 3 has categorical or missing-value splits")
 
     monkeypatch.setattr("housing.serving.compiled.encode", unsupported)
     model = compiled_model(fitted_models[1], tmp_path)
     status = settled(model)
-    assert status.startswith("compiled trees (")
-    assert status.endswith("batches: tree tables unavailable: tree 3 has categorical or missing-value splits")
+    assert status.startswith("compiled trees (trees-")
+    assert status.endswith("); tree tables unavailable: tree 3 has categorical or missing-value splits")
     X = np.random.default_rng(0).uniform(1, 5, size=(50, len(FEATURES)))
     X[:, 6], X[:, 7] = 37.5, -121.0
     np.testing.assert_allclose(model.predict(X, 2), fitted_models[1].predict(X), rtol=0, atol=1e-9)
@@ -175,7 +200,7 @@ def test_tables_that_answer_differently_are_refused(fitted_models, tmp_path, mon
 
     monkeypatch.setattr("housing.serving.compiled.encode", off_by_a_cent)
     status = settled(compiled_model(fitted_models[1], tmp_path))
-    assert "batches: tree tables unavailable: tree tables (60 trees" in status
+    assert "; tree tables unavailable: tree tables (60 trees" in status
     assert "differs from the booster by up to 0.01" in status
 
 
@@ -188,7 +213,7 @@ def test_the_kernel_is_built_once_per_machine_and_a_failed_build_says_why(tmp_pa
     monkeypatch.setattr(subprocess, "run", no_compiler)
     assert build_kernel("gcc", tmp_path, 120) == first
     monkeypatch.undo()
-    monkeypatch.setattr(tree_tables, "FLAGS", [*tree_tables.FLAGS, "-Werror=this-is-no-flag"])
+    monkeypatch.setattr(tree_build, "FLAGS", [*tree_build.FLAGS, "-Werror=this-is-no-flag"])
     with pytest.raises(RuntimeError, match="gcc failed on tree_kernel.c"):
         build_kernel("gcc", tmp_path, 120)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock") == [first.name]
@@ -200,11 +225,11 @@ def test_without_a_compiler_batches_fall_back_and_say_why(fitted_models, tmp_pat
         TreeCompiler(CompiledTreesSettings(cache_dir=str(tmp_path), compiler="no-such-cc"), 2)
     )
     status = settled(model)
-    assert "batches: tree tables unavailable:" in status and "no-such-cc" in status
+    assert "; tree tables unavailable:" in status and "no-such-cc" in status
 
 
 def test_tables_can_be_turned_off(fitted_models, tmp_path):
-    """``compiled_trees.tables: false``: batches go through the compiled library."""
+    """``compiled_trees.tables: false``: rows and batches go through the compiled library."""
     model = compiled_model(fitted_models[1], tmp_path, tables=False)
     status = settled(model)
     assert status.startswith("compiled trees (") and "tables" not in status

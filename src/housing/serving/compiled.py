@@ -1,10 +1,11 @@
-"""The champion's LightGBM trees as native code: treelite reads the booster, tl2cgen writes
-C, the system's C compiler builds a shared library.
+"""The champion's LightGBM trees natively: as tree tables (tree_tables.py) where the model
+fits them, else as compiled code (treelite reads the booster, tl2cgen writes C, the
+system's C compiler builds a shared library).
 
-Why: the trees are most of a request, and compiled code walks them about 5x faster, for
-one row and for batches (``python benchmarks/serving.py`` prints both paths). Why like
-this: compiling takes minutes, so it never happens on the request path. A model starts
-on its booster; a child process (niced, bounded in time) builds the library into a cache
+Why: the trees are most of a request, and native code walks them several times faster
+than the booster, for one row and for batches (``python benchmarks/serving.py`` prints
+each path). The tables are ready in about a second; a library takes minutes to compile,
+so it never happens on the request path. A model starts on its booster; a child process (niced, bounded in time) builds the library into a cache
 keyed by the trees themselves, and the model switches to it only after it answered
 exactly as the booster on rows that sit on every split threshold. A reload, another
 replica with the same cache, or a restart finds the library ready. No compiler, a failed
@@ -34,8 +35,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from housing.serving.tree_build import CODEGEN
-from housing.serving.tree_tables import TreeTables, build_kernel, encode, split_rows
+from housing.serving.tree_build import CODEGEN, build_kernel
+from housing.serving.tree_check import one_by_one, same_answers
+from housing.serving.tree_tables import TreeTables, encode, split_rows
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,9 @@ class CompiledTreesSettings(BaseModel):
     compiler: str = Field("gcc", min_length=1, description="C compiler command (tl2cgen toolchain)")
     jobs: int = Field(1, ge=1, le=64, description="compiler processes at once")
     tables: bool = Field(
-        True, description="batches by tree tables (tree_tables.py) where the model fits them"
+        True,
+        description="rows and batches by tree tables (tree_tables.py) where the model fits "
+        "them; the compiled library otherwise",
     )
     timeout_seconds: float = Field(1800, gt=0)
 
@@ -107,46 +111,6 @@ class CompiledTrees:
         )
 
 
-def _thresholds(text: str, n_features: int) -> list[list[float]]:
-    """Each feature's split thresholds, read from the model text (``dump_model`` would
-    build a JSON tree of every node first)."""
-    thresholds: list[list[float]] = [[] for _ in range(n_features)]
-    features: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("split_feature="):
-            features = line[len("split_feature=") :].split()
-        elif line.startswith("threshold="):
-            for feature, value in zip(features, line[len("threshold=") :].split(), strict=True):
-                thresholds[int(feature)].append(float(value))
-    return thresholds
-
-
-def threshold_rows(text: str, n_features: int, n: int = 2_000, seed: int = 0) -> np.ndarray:
-    """Rows whose values sit on, just below and just above the trees' split thresholds:
-    where a compiled comparison could disagree with LightGBM's, if anywhere."""
-    rng = np.random.default_rng(seed)
-    rows = np.zeros((n, n_features))
-    for j, values in enumerate(_thresholds(text, n_features)):
-        if not values:
-            continue
-        base = np.asarray(values)
-        # zero: LightGBM may treat it as missing (missing_type Zero), and the API accepts it;
-        # all-ones low bits: what tl2cgen's runtime takes for a missing value
-        ones = (base.view(np.uint64) | np.uint64(0xFFFFFFFF)).view(np.float64)
-        pool = np.concatenate([base, np.nextafter(base, -np.inf), np.nextafter(base, np.inf), ones, [0.0]])
-        rows[:, j] = rng.choice(pool, size=n)
-    return rows
-
-
-def _same_answers(predict: Callable[[np.ndarray], np.ndarray], booster: Any, text: str, what: object) -> None:
-    """``ValueError`` unless ``predict`` answers as the booster, to 1e-9, on rows that sit
-    on every split threshold."""
-    rows = threshold_rows(text, booster.num_feature())
-    worst = float(np.abs(predict(rows) - booster.predict(rows, num_threads=1)).max())
-    if worst > 1e-9:
-        raise ValueError(f"{what} differs from the booster by up to {worst:.3g}: not used")
-
-
 def _release_free_memory() -> None:
     """Hand freed heap pages back to the system (glibc ``malloc_trim``). The model text
     is tens of MB, allocated and freed on each load; glibc keeps such freed memory in the
@@ -156,10 +120,11 @@ def _release_free_memory() -> None:
 
 
 class TreeCompiler:
-    """Builds (or finds) the library for the served model in the background and hands it
-    to ``on_ready`` once it answers as the booster does. First, in a second or so, the
-    model's tree tables (tree_tables.py) go to ``on_tables`` for batches, checked the same
-    way (or the reason they cannot serve, as a string).
+    """Prepares native trees for the served model in the background. First, in a second
+    or so, its tree tables (tree_tables.py) go to ``on_tables`` once they answer as the
+    booster does, one row at a time and in batches (or the reason they cannot serve, as a
+    string). Only a model the tables cannot hold (or with ``tables: false``) gets a
+    library, built (or found) and handed to ``on_ready`` after the same check.
 
     One worker thread for the process and one pending model: a reload replaces the model
     waiting for its trees, so a burst of reloads never queues models (and their memory)
@@ -224,7 +189,10 @@ class TreeCompiler:
                 if identity:
                     self._keys[identity] = key
             if on_tables is not None and self.settings.tables:
-                on_tables(self._tables_for(key, booster, text))
+                tables = self._tables_for(key, booster, text)
+                on_tables(tables)
+                if isinstance(tables, TreeTables):
+                    return  # rows and batches walk the tables: no library to build
             trees = self._verified.get(key)
             if trees is None:
                 text = text or model_text(booster)
@@ -245,10 +213,11 @@ class TreeCompiler:
                 )
                 text = text or model_text(booster)
                 found = TreeTables(kernel, encode(text), self.threads)
-                _same_answers(found.predict, booster, text, found)
+                same_answers(found.predict, booster, text, found)
+                same_answers(one_by_one(found.predict_row), booster, text, found)
             # a model the tables cannot hold raises TablesUnsupported, a ValueError
             except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
-                logger.warning("Tree tables unavailable for batches: %s", exc)
+                logger.warning("Tree tables unavailable: %s", exc)
                 found = f"tree tables unavailable: {exc}"
             self._tables[key] = found
         return found
@@ -264,13 +233,13 @@ class TreeCompiler:
 
     def _check(self, library: Path, booster: Any, text: str) -> CompiledTrees:
         trees = CompiledTrees(library, booster.num_feature(), self.threads)
-        _same_answers(
-            lambda rows: np.array([trees.predict_row(row) for row in rows.tolist()]),
+        same_answers(
+            one_by_one(trees.predict_row),
             booster,
             text,
             library.name,
         )
-        _same_answers(trees.predict, booster, text, library.name)
+        same_answers(trees.predict, booster, text, library.name)
         return trees
 
     def _build(self, booster: Any, library: Path) -> None:

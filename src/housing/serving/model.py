@@ -137,7 +137,6 @@ class ServingModel:
     explainer: Any = field(init=False, repr=False, default=None)
     explainer_error: str | None = field(init=False, default=None)
     trees: str = field(init=False, default="")  # what walks the trees now, for GET /model
-    _batch_tables: bool = field(init=False, default=False, repr=False)  # batches by tree tables
 
     def __post_init__(self) -> None:
         self._predict = _fast_predict(self.pipeline)
@@ -158,18 +157,19 @@ class ServingModel:
                 self.explainer_error = f"{type(exc).__name__}: {exc}"
 
     def compile_trees(self, compiler: TreeCompiler) -> None:
-        """Start building native trees in the background (a LightGBM model on the fast
-        row path only): batches switch to the tree tables within a second or so, single
-        rows to the compiled library once it is built, each only after answering exactly
-        as the booster. The callbacks hold this model weakly: a reload that replaces it
-        frees it at once."""
+        """Start preparing native trees in the background (a LightGBM model on the fast row
+        path only): the tree tables take rows and batches within a second or so; a model
+        they cannot hold (or ``tables: false``) gets the compiled library once it is built.
+        Either only after answering exactly as the booster. The callbacks hold this model
+        weakly: a reload that replaces it frees it at once."""
         if self.row_path != "fast":
             return
         transforms = [step for _, step in self.pipeline.steps[:-1]]
         by_row = [t.transform_row for t in transforms]
         by_matrix = [t.transform for t in transforms]
         me = weakref.ref(self)
-        status = {"rows": self.trees, "batches": ""}
+        # GET /model's ``trees``: what walks them now, then what is being prepared or why not
+        status = {"now": self.trees, "tables": "", "library": ""}
 
         def show(**parts: str) -> ServingModel | None:
             model = me()
@@ -179,30 +179,31 @@ class ServingModel:
             return model
 
         def tables(found: TreeTables | str) -> None:
-            if isinstance(found, str):  # why not: batches take the compiled library
-                show(batches=f"batches: {found}")
-            elif model := show(batches=f"batches by {found!r}"):
+            if isinstance(found, str):  # why not: the compiled library follows
+                show(tables=found, library="compiled trees in preparation")
+            elif model := show(now=repr(found), tables="", library=""):
+                # one reference each: a request sees the old or the new path, both exact
+                model._predict_row = _through(by_row, found.predict_row)
                 features = _through(by_matrix, lambda Z: Z)
                 model._predict = lambda X, _threads: found.predict(X, features)
-                model._batch_tables = True
 
         def ready(trees: CompiledTrees) -> None:
-            model = show(rows=f"compiled trees ({trees.path.name})")
+            model = show(now=f"compiled trees ({trees.path.name})", library="")
             if model is None:
                 return
-            # one reference each: a request sees the old or the new path, both exact
             model._predict_row = _through(by_row, trees.predict_row)
-            if not model._batch_tables:
-                model._predict = _through(by_matrix, lambda Z, _threads: trees.predict(Z))
+            model._predict = _through(by_matrix, lambda Z, _threads: trees.predict(Z))
             logger.info("%s version %s: trees compiled, %s", model.name, model.version, trees.path)
 
-        booster = self.trees
-        show(rows=f"{booster}; compiled trees in preparation")
+        if compiler.settings.tables:
+            show(tables="tree tables in preparation")
+        else:
+            show(library="compiled trees in preparation")
         identity = (self.name, self.version, self.run_id) if self.run_id else None
         compiler.start(
             self.pipeline[-1].booster_,
             ready,
-            lambda note: show(rows=f"{booster}; {note}"),
+            lambda note: show(library=note),
             identity,
             on_tables=tables,
         )

@@ -120,8 +120,8 @@ class ModelInfo(BaseModel):
     features: dict[str, dict] = Field(description="input schema: each feature's description and bounds")
     trees: str = Field(
         "",
-        description="what evaluates the model now: the LightGBM booster, its compiled trees, "
-        "or why compiled trees are not in use",
+        description="what evaluates the model now (the LightGBM booster, its tree tables or its "
+        "compiled trees), then what is in preparation or why the faster paths are not in use",
     )
 
 

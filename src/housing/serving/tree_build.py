@@ -1,6 +1,8 @@
-"""Building the champion's trees as a shared library, in the child process the API starts
-(``compiled.py``): treelite reads the LightGBM model file, tl2cgen writes C, this module
-fixes that C, the system's C compiler builds it.
+"""The C compiler's two jobs. The tree tables' kernel (``tree_kernel.c``): built in the API's
+process, once per machine, in a second. A model's trees as a shared library, for a model
+the tables cannot hold: in the child process the API starts (``compiled.py``), treelite
+reads the LightGBM model file, tl2cgen writes C, this module fixes that C, the system's C
+compiler builds it (minutes).
 
     python -m housing.serving.tree_build MODEL.txt LIB.so [--compiler gcc] [--jobs 1]
 
@@ -11,12 +13,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
+import hashlib
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
+
+KERNEL = "tree_kernel.c"
+FLAGS = ["-O3", "-march=native", "-shared", "-fPIC"]
 
 # translation units the trees are split into: the compiler builds them in parallel and
 # a few-thousand-tree model stays within a compiler's memory
@@ -75,6 +84,54 @@ def build_library(model_file: Path, library: Path, compiler: str, jobs: int) -> 
         finally:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags: a kernel built with -march=native runs on this CPU only."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return os.uname().machine
+
+
+def build_kernel(compiler: str, cache_dir: Path, timeout: float) -> Path:
+    """The kernel for this machine, compiled once (a second) into ``cache_dir`` and shared
+    by every process and model there. ``RuntimeError`` names what went wrong."""
+    source = resources.files("housing.serving").joinpath(KERNEL).read_bytes()
+    digest = hashlib.sha256(source)
+    digest.update(" ".join([compiler, *FLAGS, _cpu_flags()]).encode())
+    library = cache_dir / f"kernel-{digest.hexdigest()[:24]}.so"
+    if library.exists():
+        return library
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(library.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it
+        if library.exists():
+            return library
+        partial = library.with_name(f".{library.name}.{os.getpid()}.tmp")
+        written = cache_dir / f".{library.stem}.{os.getpid()}.c"
+        written.write_bytes(source)
+        try:
+            done = subprocess.run(
+                [compiler, *FLAGS, "-o", str(partial), str(written), "-lm"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+            if done.returncode != 0:
+                lines = done.stderr.strip().splitlines()
+                raise RuntimeError(
+                    f"{compiler} failed on {KERNEL}: {lines[-1] if lines else done.returncode}"
+                )
+            os.replace(partial, library)
+        finally:
+            written.unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
+    return library
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@
  *    rank`, exactly, and a feature of 64 rows is one 64-byte vector;
  *  - trees are taken in chunks small enough for the L2 cache, each chunk over every
  *    block of 64 rows: the tables come from memory once per batch, not once per block;
- *  - with AVX-512 (BW and BITALG), trees of up to 64 leaves follow QuickScorer (Lucchese
+ *  - with AVX-512 (BW, BITALG and VBMI), trees of up to 64 leaves follow QuickScorer (Lucchese
  *    et al., SIGIR 2015) turned on its side: for each split one compare gives the 64 rows
  *    it sends right, and each such row rules out the leaves left of that split. A row's
  *    surviving leaves are 64 bits held as 8 byte slices across 8 registers (slice j:
@@ -17,14 +17,23 @@
  *  - larger trees, and CPUs without those instructions, walk 8 rows in lockstep with no
  *    branch per level (leaves point to themselves; the walk stops when all 8 rows sit on
  *    leaves).
+ * One row (``predict_one``) walks its own copy of the trees of up to 64 leaves, 256 bytes
+ * each (features, ranks, children: four cache lines, read ahead while earlier trees are
+ * walked). Why not the compiled if-else code: between two requests the caches go cold,
+ * and 6 MB of code then comes from memory one branch at a time, where 700 KB of tables
+ * stream in. With AVX-512 (VBMI too) one permute gives a tree's 64 splits their row's ranks and
+ * one compare their directions; 8 trees are walked at once, the walk ending when all 8
+ * sit on leaves; leaves are added in tree order afterwards.
  * Built by the system's compiler for the machine it runs on (-march=native).
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX512BW__) && defined(__AVX512BITALG__)
+#if defined(__AVX512BW__) && defined(__AVX512BITALG__) && defined(__AVX512VBMI__)
 #define SIDEWAYS 1
+#endif
+#if defined(SIDEWAYS) || defined(__SSE__)
 #include <immintrin.h>
 #endif
 
@@ -32,6 +41,9 @@
 #define LANES 8   /* rows walking one tree in lockstep */
 #define NODES 256
 #define CHUNK 64  /* trees per pass over the blocks: about 200 KB of tables */
+#define SMALL 64  /* splits of a tree in the one-row tables: features, ranks, children */
+#define AHEAD 16  /* trees read ahead by the one-row walk */
+#define RUN 512   /* trees whose exit leaves one-row walks before adding them */
 
 typedef struct {
     int32_t n_features, n_trees;
@@ -46,6 +58,9 @@ typedef struct {
     const uint32_t* clear;    /* [tree][64][8] trees of up to 64 leaves: per split, byte j of
                                  the leaves it rules out when it sends a row right (its left
                                  subtree; bit b of byte j is leaf 8j+b), repeated 4 times */
+    const uint8_t* small;     /* [tree][4][SMALL] trees of up to 64 leaves: feature, rank,
+                                 then left and right child of each split; a child from
+                                 SMALL on is the leaf child - SMALL (left to right) */
 } tables_t;
 
 const char* kernel_isa(void) {
@@ -198,4 +213,100 @@ int predict(const tables_t* t, const double* rows, int64_t n_rows, double* out) 
     free(ranks);
     free(sums);
     return 0;
+}
+
+static inline void prefetch_tree(const uint8_t* small) {
+#ifdef __SSE__
+    for (int line = 0; line < 4 * SMALL; line += 64) _mm_prefetch((const char*)small + line, _MM_HINT_T0);
+#else
+    (void)small;
+#endif
+}
+
+/* A tree of more than 64 leaves, for one row: its nodes from the batch tables. */
+static unsigned exit_of_big(const tables_t* t, int k, const uint8_t* r) {
+    const uint8_t* feature = t->feature + (size_t)k * NODES;
+    const uint8_t* rank = t->rank + (size_t)k * NODES;
+    const uint8_t* child = t->child + (size_t)k * NODES * 2;
+    const unsigned first_leaf = t->first_leaf[k];
+    unsigned at = 0;
+    while (at < first_leaf) at = child[2 * at + (r[feature[at]] > rank[at])];
+    return at - first_leaf;
+}
+
+/* One tree of up to 64 leaves, for one row, alone. */
+static unsigned exit_of_small(const uint8_t* small, const uint8_t* r) {
+    unsigned at = 0;
+    while (at < SMALL) at = small[2 * SMALL + 2 * at + (r[small[at]] > small[SMALL + at])];
+    return at - SMALL;
+}
+
+/* The exit leaves of trees first..last-1, 8 at a time (one by one in a group holding a
+ * tree of more than 64 leaves, and at the end). */
+static void exits(const tables_t* t, const uint8_t* r, int first, int last, uint8_t* exit) {
+#ifdef SIDEWAYS
+    const __m512i r0 = _mm512_loadu_si512(r), r1 = _mm512_loadu_si512(r + 64);
+    const __m512i r2 = _mm512_loadu_si512(r + 128), r3 = _mm512_loadu_si512(r + 192);
+#endif
+    for (int k = first; k < last; k += 8) {
+        int alone = k + 8 > last;
+        for (int q = 0; q < 8 && !alone; q++) alone = t->first_leaf[k + q] >= SMALL;
+        if (alone) {
+            for (int j = k; j < last && j < k + 8; j++)
+                exit[j - first] = (uint8_t)(t->first_leaf[j] >= SMALL
+                                                ? exit_of_big(t, j, r)
+                                                : exit_of_small(t->small + (size_t)j * 4 * SMALL, r));
+            continue;
+        }
+        const uint8_t* children[8];
+        unsigned at[8];
+#ifdef SIDEWAYS
+        uint64_t right[8];  /* per split: 1 if it sends the row right */
+#endif
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++) {
+            const uint8_t* small = t->small + (size_t)(k + q) * 4 * SMALL;
+            if (k + q + AHEAD < t->n_trees) prefetch_tree(small + (size_t)AHEAD * 4 * SMALL);
+            children[q] = small + 2 * SMALL;
+            at[q] = 0;
+#ifdef SIDEWAYS
+            const __m512i f = _mm512_loadu_si512(small);
+            const __m512i low = _mm512_permutex2var_epi8(r0, f, r1), high = _mm512_permutex2var_epi8(r2, f, r3);
+            const __m512i ranks = _mm512_mask_blend_epi8(_mm512_movepi8_mask(f), low, high);
+            right[q] = _mm512_cmpgt_epu8_mask(ranks, _mm512_loadu_si512(small + SMALL));
+#endif
+        }
+        for (;;) {  /* every tree one level down; those on a leaf stay */
+            unsigned inside = 0;
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; q++) {
+                const unsigned a = at[q] & (SMALL - 1);
+#ifdef SIDEWAYS
+                const unsigned next = children[q][2 * a + ((right[q] >> a) & 1)];
+#else
+                const uint8_t* small = children[q] - 2 * SMALL;
+                const unsigned next = children[q][2 * a + (r[small[a]] > small[SMALL + a])];
+#endif
+                at[q] = at[q] >= SMALL ? at[q] : next;
+                inside |= at[q] < SMALL;
+            }
+            if (!inside) break;
+        }
+        for (int q = 0; q < 8; q++) exit[k - first + q] = (uint8_t)(at[q] - SMALL);
+    }
+}
+
+/* One row: its price, exactly as ``predict`` would give it. */
+double predict_one(const tables_t* t, const double* row) {
+    uint8_t r[256] = {0};
+    for (int f = 0; f < t->n_features; f++)
+        r[f] = rank_of(t->thresholds + t->offsets[f], t->offsets[f + 1] - t->offsets[f], row[f]);
+    uint8_t exit[RUN];
+    double sum = 0.0;
+    for (int first = 0; first < t->n_trees; first += RUN) {
+        const int last = first + RUN < t->n_trees ? first + RUN : t->n_trees;
+        exits(t, r, first, last, exit);
+        for (int k = first; k < last; k++) sum += t->leaf[(size_t)k * (NODES / 2) + exit[k - first]];
+    }
+    return sum;
 }
