@@ -7,7 +7,7 @@ the whole wall time of the loop.
 
 Needs a champion in the registry, Debian's `wrk` and `py-spy` (pip install py-spy; run as
 root or with ptrace allowed). The API serves one worker on 127.0.0.1 with a throw-away
-SQLite prediction log, as benchmarks/serving.py does, after its trees are compiled (or
+SQLite prediction log, as benchmarks/serving.py does, once its native trees serve (or
 the booster is settled on).
 """
 
@@ -34,6 +34,7 @@ from housing.pipelines.data_processing.features import FEATURES  # noqa: E402
 # (bucket, pattern on "function (file:line)"): the first bucket whose pattern matches a
 # frame, searching from the innermost frame outwards, takes the sample
 BUCKETS = [
+    ("model: trees (tree tables)", r"\bpredict_row \(.*serving/tree_tables\.py"),
     ("model: trees (compiled)", r"\bpredict_row \(.*serving/compiled\.py"),
     ("model: trees (LightGBM booster)", r"__call__ \(.*serving/model\.py|basic\.py"),
     ("model: features (transform_row)", r"transform_row \(.*features\.py"),

@@ -1,6 +1,7 @@
 """What each part of /predict costs in the running server: the API as shipped, then with
 one part cut out (the prediction log, the model, both), each under wrk at c=1; the
-difference in time per request is that part's cost in the server. Next to it, the same
+difference in time per request is that part's cost in the server. And what the fast lane
+spares (lane.py): the API with /predict through FastAPI's routing instead. Next to it, the same
 parts in a hot loop (in process), to show what the server adds to them.
 
     python benchmarks/serving_parts.py [--duration 8] [--rounds 3]
@@ -9,8 +10,8 @@ Needs a champion in the registry and Debian's `wrk`. Variants run one at a time,
 interleaved over the rounds (this machine's speed drifts by tens of percent from minute
 to minute; interleaving spreads the drift over all of them); the median of the rounds
 is reported. Cutting a part out is done in the server process only (``--serve``): the
-log's ``record_async`` returns at once, or the model answers a constant without features
-or trees. Nothing of this is a way to run the API.
+log's ``record_async`` returns at once, the model answers a constant without features or
+trees, or the lane hands every request to FastAPI. Nothing of this is a way to run the API.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ VARIANTS = {
     "without the log": ("log",),
     "without the model": ("model",),
     "without both": ("log", "model"),
+    "through FastAPI's routing (no lane)": ("lane",),
 }
 
 
@@ -51,6 +53,10 @@ def serve(cut: list[str], port: int) -> None:
             return None
 
         PredictionLog.record_async = not_logged
+    if "lane" in cut:
+        from housing.serving.lane import PredictLane  # noqa: PLC0415
+
+        PredictLane.__call__ = lambda self, scope, receive, send: self.app(scope, receive, send)
     if "model" in cut:
         built = ServingModel.__post_init__
 
@@ -158,6 +164,8 @@ def main() -> int:
     for part, micros in server.items():
         print(f"| {part} | {micros:.0f} | {hot[part]} |")
     print(f"| the rest (HTTP, FastAPI, the route) | {us['without both']:.0f} | - |")
+    spared = us["through FastAPI's routing (no lane)"] - us["as shipped"]
+    print(f"| FastAPI's routing, which the lane spares /predict | {spared:.0f} | - |")
     return 0
 
 

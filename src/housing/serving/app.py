@@ -23,6 +23,7 @@ from housing.serving.auth import UNAUTHORIZED_RESPONSES, require
 from housing.serving.compiled import TreeCompiler
 from housing.serving.config import ServingConfig, SettingsError
 from housing.serving.errors import log_unavailable, validation_failed
+from housing.serving.lane import PredictLane
 from housing.serving.metrics import BodySizeLimitMiddleware, MetricsMiddleware
 from housing.serving.model import ServingModel
 from housing.serving.prediction_log import LogUnavailable
@@ -47,11 +48,13 @@ def create_app(config: ServingConfig, source: ModelSource) -> FastAPI:
     )
     app.state.serving = serving = Serving(config, source)
     app.state.credentials = config.credentials
+    guard = [Depends(require("predict"))] if config.credentials.predict_required else []
+    if not guard:  # the innermost middleware: POST /predict past FastAPI's routing (lane.py)
+        app.add_middleware(PredictLane)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=serving.metrics)
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(LogUnavailable, log_unavailable)
-    guard = [Depends(require("predict"))] if config.credentials.predict_required else []
     extra = UNAUTHORIZED_RESPONSES if guard else None
     app.include_router(predict.router, dependencies=guard, responses=extra)
     app.include_router(monitor.router)

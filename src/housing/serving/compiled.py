@@ -4,15 +4,16 @@ system's C compiler builds a shared library).
 
 Why: the trees are most of a request, and native code walks them several times faster
 than the booster, for one row and for batches (``python benchmarks/serving.py`` prints
-each path). The tables are ready in about a second; a library takes minutes to compile,
-so it never happens on the request path. A model starts on its booster; a child process (niced, bounded in time) builds the library into a cache
-keyed by the trees themselves, and the model switches to it only after it answered
-exactly as the booster on rows that sit on every split threshold. A reload, another
-replica with the same cache, or a restart finds the library ready. No compiler, a failed
-build or a mismatch: the booster keeps serving and ``GET /model`` (``trees``) says why.
+each path). Why like this: nothing is built on the request path. A model starts on its
+booster; its tables are ready in about a second. For a model they cannot hold, a child
+process (niced, bounded in time) builds the library, for minutes, into a cache keyed by
+the trees themselves; a reload, another replica with the same cache, or a restart finds
+it ready. Either is used only after it answered exactly as the booster on rows that sit
+on every split threshold (tree_check.py). No compiler, a failed build or a mismatch: the
+booster keeps serving and ``GET /model`` (``trees``) says why.
 
-The build itself (code generation, its fixes, the compiler) is ``tree_build.py``, which
-the child process runs.
+The builds themselves (the tables' kernel; the library's code generation, its fixes, the
+compiler) are ``tree_build.py``, whose command line the child process runs.
 """
 
 from __future__ import annotations
@@ -233,12 +234,7 @@ class TreeCompiler:
 
     def _check(self, library: Path, booster: Any, text: str) -> CompiledTrees:
         trees = CompiledTrees(library, booster.num_feature(), self.threads)
-        same_answers(
-            one_by_one(trees.predict_row),
-            booster,
-            text,
-            library.name,
-        )
+        same_answers(one_by_one(trees.predict_row), booster, text, library.name)
         same_answers(trees.predict, booster, text, library.name)
         return trees
 

@@ -15,6 +15,7 @@ from housing.explainer import group_contributions
 from housing.serving.deps import ModelDep, serving_and_model
 from housing.serving.errors import BODY_ERRORS, NOT_READY_RESPONSE
 from housing.serving.log_table import now_iso, request_ids
+from housing.serving.model import ServingModel
 from housing.serving.schemas import (
     Batch,
     BatchResponse,
@@ -23,6 +24,7 @@ from housing.serving.schemas import (
     House,
     PredictionResponse,
 )
+from housing.serving.state import Serving
 
 DOLLARS_PER_UNIT = 100_000
 
@@ -83,7 +85,18 @@ def _parse(model: type, body: bytes):
 async def predict(request: Request) -> Response:
     """Price one house."""
     serving, model = serving_and_model(request)
-    row = _parse(House, await request.body()).row()
+    row = house_row(await request.body())
+    return Response(await price(serving, model, row), media_type="application/json")
+
+
+def house_row(body: bytes) -> list[float]:
+    """One house's features from the body, or FastAPI's 422."""
+    return _parse(House, body).row()
+
+
+async def price(serving: Serving, model: ServingModel, row: list[float]) -> bytes:
+    """The answer to one house, committed to the log first: what ``/predict`` does once
+    the body is valid and a model is in (the route, and the lane in lane.py)."""
     # tens of µs, so it runs on the event loop (no thread hop)
     value = model.predict_row(row)
     record = (request_ids()[0], None, now_iso(), model.name, model.version, *row, value)  # LOGGED order
@@ -96,7 +109,7 @@ async def predict(request: Request) -> Response:
         "model_name": model.name,
         "model_version": model.version,
     }
-    return Response(to_json(answer), media_type="application/json")
+    return to_json(answer)
 
 
 @router.post(
