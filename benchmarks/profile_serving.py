@@ -43,9 +43,10 @@ BUCKETS = [
     ("answer: serialisation", r"serialize_response|render \(|jsonable_encoder|to_json"),
     ("metrics (prometheus)", r"metrics\.py|prometheus_client"),
     ("route: request id, log record", r"routes/predict\.py"),
+    ("the /predict lane: body, answer (lane.py)", r"serving/lane\.py"),
+    ("FastAPI's own middlewares", r"fastapi/_body_limit|fastapi/telemetry"),
     ("FastAPI / Starlette: routing, dependencies", r"fastapi/|starlette/"),
     ("uvicorn + httptools: HTTP, sockets", r"uvicorn/|httptools"),
-    ("FastAPI's own middlewares", r"fastapi/_body_limit|fastapi/telemetry"),
 ]
 IDLE = "idle: the loop waiting for the next request"
 # the innermost frame when the event loop waits (uvloop waits in C, under Runner.run)
