@@ -43,9 +43,9 @@ ENV VIRTUAL_ENV=/opt/venv \
 # stays writable for both)
 RUN useradd --create-home --uid 1000 --user-group housing
 
-# a C compiler: the API compiles the champion's trees to native code in the background
-# (serving.yml compiled_trees: about 5x faster); without one the LightGBM booster
-# serves. Versions come with the base image's Debian release.
+# a C compiler: the API builds the tree tables' kernel (a second), or for a model the
+# tables cannot hold compiles its trees, in the background (serving.yml compiled_trees);
+# without one the LightGBM booster serves. Versions come with the base image's Debian release.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
