@@ -54,7 +54,8 @@ class Tables:
     clear: np.ndarray  # uint32 [trees, 64, 8] per split (trees of up to 64 leaves): byte j of
     # the leaves left of it (bit b: leaf 8j + b), repeated in the 4 bytes
     small: np.ndarray  # uint8 [trees, 4, SMALL] the one-row walk's copy of trees of up to 64
-    # leaves: feature, rank, left and right child of each split (a leaf: SMALL + its position)
+    # leaves: each split's feature, its rank, then each split's left and right child in turn
+    # (a leaf: SMALL + its position)
 
 
 def _trees(text: str) -> tuple[int, list[dict[str, str]]]:
