@@ -14,10 +14,12 @@ goes through FastAPI and its guard); the route stays what OpenAPI documents.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from housing.serving.errors import log_unavailable_response
 from housing.serving.prediction_log import LogUnavailable
@@ -28,15 +30,16 @@ PATH = "/predict"
 # the documented route: the metrics label the lane's requests with its path
 ROUTE = next(r for r in predict.router.routes if getattr(r, "path", None) == PATH)
 _HEADERS = [(b"content-type", b"application/json")]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class PredictLane:
     """Pure ASGI, the innermost of the app's middlewares."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         try:
@@ -86,7 +89,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     """The body once more, for FastAPI; then the connection's own messages (a disconnect)."""
     pending = [{"type": "http.request", "body": body, "more_body": False}]
 
-    async def again() -> Message:
+    async def again() -> dict[str, Any]:
         return pending.pop() if pending else await receive()
 
     return again
