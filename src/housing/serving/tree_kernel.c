@@ -8,9 +8,9 @@
  *    rank`, exactly, and a feature of 64 rows is one 64-byte vector;
  *  - trees are taken in chunks small enough for the L2 cache, each chunk over every
  *    block of 64 rows: the tables come from memory once per batch, not once per block;
- *  - with AVX-512 (BW, BITALG and VBMI), trees of up to 64 leaves follow QuickScorer (Lucchese
- *    et al., SIGIR 2015) turned on its side: for each split one compare gives the 64 rows
- *    it sends right, and each such row rules out the leaves left of that split. A row's
+ *  - with AVX-512 (BW, BITALG and VBMI), trees of up to 64 leaves follow QuickScorer
+ *    (Lucchese et al., SIGIR 2015) turned on its side: for each split one compare gives
+ *    the 64 rows it sends right, and each such row rules out the leaves left of it. A row's
  *    surviving leaves are 64 bits held as 8 byte slices across 8 registers (slice j:
  *    leaves 8j..8j+7 of all 64 rows), so a split costs one compare and 8 bitwise ops for
  *    64 rows. The exit leaf is the leftmost survivor;
@@ -21,9 +21,9 @@
  * each (features, ranks, children: four cache lines, read ahead while earlier trees are
  * walked). Why not the compiled if-else code: between two requests the caches go cold,
  * and 6 MB of code then comes from memory one branch at a time, where 700 KB of tables
- * stream in. With AVX-512 (VBMI too) one permute gives a tree's 64 splits their row's ranks and
- * one compare their directions; 8 trees are walked at once, the walk ending when all 8
- * sit on leaves; leaves are added in tree order afterwards.
+ * stream in. With AVX-512 one permute gives a tree's 64 splits the row's ranks and one
+ * compare their directions; 8 trees are walked at once, the walk ending when all 8 sit
+ * on leaves; leaves are added in tree order afterwards.
  * Built by the system's compiler for the machine it runs on (-march=native).
  */
 #include <math.h>
