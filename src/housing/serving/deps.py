@@ -17,6 +17,11 @@ async def get_serving(request: Request) -> Serving:
 
 
 async def get_model(serving: Serving = Depends(get_serving)) -> ServingModel:
+    return loaded_model(serving)
+
+
+def loaded_model(serving: Serving) -> ServingModel:
+    """The model now, or the 503 that says why there is none."""
     model = serving.model  # taken once: this request uses this model to the end
     if model is None:
         raise HTTPException(503, serving.not_ready)
@@ -28,10 +33,7 @@ def serving_and_model(request: Request) -> tuple[Serving, ServingModel]:
     dependencies level by level on every request (four levels there), which cost more
     than the model's features under a profiler."""
     serving: Serving = request.app.state.serving
-    model = serving.model  # taken once: this request uses this model to the end
-    if model is None:
-        raise HTTPException(503, serving.not_ready)
-    return serving, model
+    return serving, loaded_model(serving)
 
 
 ServingDep = Annotated[Serving, Depends(get_serving)]

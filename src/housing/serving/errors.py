@@ -25,10 +25,6 @@ BODY_ERRORS = {
 
 async def log_unavailable(_request: Request, exc: LogUnavailable) -> JSONResponse:
     """A write the log could not take: 503, so the client retries; never a 200 unlogged."""
-    return log_unavailable_response(exc)
-
-
-def log_unavailable_response(exc: LogUnavailable) -> JSONResponse:
     return JSONResponse({"detail": f"{exc}; the request was not served, retry later"}, 503)
 
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 
-from housing.serving.errors import log_unavailable_response
+from housing.serving.errors import log_unavailable
 from housing.serving.prediction_log import LogUnavailable
 from housing.serving.routes import predict
 from housing.serving.state import Serving
@@ -45,9 +45,8 @@ class PredictLane:
         try:
             body = await _body(receive)
         except HTTPException as exc:  # over serving.max_body_bytes, counted as it came
-            return await JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)(
-                scope, receive, send
-            )
+            response = await http_exception_handler(Request(scope), exc)  # FastAPI's own answer
+            return await response(scope, receive, send)
         if body is None:  # the client left
             return None
         serving: Serving = scope["app"].state.serving
@@ -61,8 +60,8 @@ class PredictLane:
         scope["route"] = ROUTE
         try:
             payload = await predict.price(serving, model, row)
-        except LogUnavailable as exc:
-            return await log_unavailable_response(exc)(scope, receive, send)
+        except LogUnavailable as exc:  # the app's handler, as the route's would be
+            return await (await log_unavailable(Request(scope), exc))(scope, receive, send)
         await send(
             {
                 "type": "http.response.start",
