@@ -198,9 +198,11 @@ def in_process_costs(tracking: str, model_name: str, rows: pd.DataFrame, workdir
     compiled library and the tree tables; a log commit."""
     import mlflow  # noqa: PLC0415
 
+    from housing.serving.compiled import CompiledTreesSettings, model_text  # noqa: PLC0415
     from housing.serving.log_table import now_iso  # noqa: PLC0415
     from housing.serving.model import ServingModel  # noqa: PLC0415
     from housing.serving.prediction_log import PredictionLog  # noqa: PLC0415
+    from housing.serving.tree_tables import encode  # noqa: PLC0415
 
     mlflow.set_tracking_uri(tracking)
     pipeline = mlflow.sklearn.load_model(f"models:/{model_name}@champion")
@@ -226,6 +228,13 @@ def in_process_costs(tracking: str, model_name: str, rows: pd.DataFrame, workdir
     )
     log.close()
     print(f"\nin process, one row: features {features:.0f} µs; prediction-log commit {log_us:.0f} µs")
+    # what one row reads: the tables' compact copy of the trees, or the compiled code
+    one_row_tables = encode(model_text(pipeline[-1].booster_)).small.nbytes
+    library = ROOT / CompiledTreesSettings().cache_dir / compiled.trees.split("(")[1].rstrip(")")
+    print(
+        f"  what one row reads: {one_row_tables / 1e3:.0f} KB of tree tables, "
+        f"{library.stat().st_size / 1e6:.1f} MB of compiled code ({library.name})"
+    )
     for name, micros in trees.items():
         print(f"  one row, trees by {name.split(';')[0]}: {micros:.0f} µs")
     for name, millis in batches.items():
